@@ -1,4 +1,4 @@
-import { NANOS_PER_MILLI, type MonoNanos, type UnixNanos } from './units.js';
+import { type MonoNanos, NANOS_PER_MILLI, type UnixNanos } from './units.js';
 
 /**
  * The one in-process seam for time. Production uses {@link systemClock}; tests pass a

@@ -15,7 +15,12 @@ export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE' | 'CONFIG_P
 /** A configuration problem; `problems` lists every invalid field at once. */
 export class ConfigError extends BaseError<ConfigErrorCode> {
   readonly problems: readonly ConfigProblem[];
-  constructor(code: ConfigErrorCode, message: string, problems: readonly ConfigProblem[] = [], options?: { cause?: unknown }) {
+  constructor(
+    code: ConfigErrorCode,
+    message: string,
+    problems: readonly ConfigProblem[] = [],
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
     this.problems = problems;
   }

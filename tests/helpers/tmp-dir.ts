@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Makes a fresh temporary directory; returns it and a function that removes it. */
-export async function makeTmpDir(prefix = 'wattledger-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+export async function makeTmpDir(
+  prefix = 'wattledger-test-',
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
