@@ -43,6 +43,11 @@ export interface DeviceInfo {
   readonly driverVersion?: string;
   /** Free-form facts worth showing in `probe` (architecture, memory total, NVML version…). */
   readonly details: Readonly<Record<string, string>>;
+  /**
+   * `overlapping` for a device whose energy already contains other devices' (RAPL psys contains
+   * the packages and DRAM): shown, never summed with them. Absent means `additive`.
+   */
+  readonly accounting?: 'additive' | 'overlapping';
   /** `true` for every device of the simulated probe; every output it feeds carries this mark. */
   readonly simulated: boolean;
 }
