@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../log.js';
 export interface CommonOptions {
   readonly config?: string;
   readonly simulate?: boolean;
+  readonly simulateIfNoGpu?: boolean;
   readonly gpuProbe?: string;
   readonly nvmlLibrary?: string;
   readonly nvidiaSmi?: string;
@@ -62,6 +63,7 @@ export function flagsFromOptions(options: CommonOptions): Record<string, unknown
     if (typeof raw !== 'string') continue;
     setPath(flags, path, type === 'integer' && /^\d+$/.test(raw) ? Number(raw) : raw);
   }
+  if (options.simulateIfNoGpu) setPath(flags, 'probes.gpu', 'auto-or-simulated');
   if (options.simulate) setPath(flags, 'probes.gpu', 'simulated');
   return flags;
 }

@@ -1,3 +1,4 @@
+import type { ProbeAttempt } from '../probes/select.js';
 import type { DeviceInfo } from '../probes/types.js';
 import { formatPower } from '../units.js';
 
@@ -35,4 +36,15 @@ export function deviceSummary(device: DeviceInfo): string {
 /** Shortens a GPU UUID for tables: `GPU-5140a7ed…0001`. */
 export function shortId(id: string): string {
   return id.length > 24 ? `${id.slice(0, 12)}…${id.slice(-4)}` : id;
+}
+
+/**
+ * When simulated GPUs stand in because no real GPU could be used, says so and why; else null.
+ */
+export function simulatedFallbackNote(attempts: readonly ProbeAttempt[]): string | null {
+  const simulated = attempts.find((a) => a.kind === 'simulated' && a.outcome === 'used');
+  const failed = attempts.filter((a) => a.role === 'gpu' && a.outcome === 'failed' && a.kind !== 'simulated');
+  if (!simulated || failed.length === 0) return null;
+  const reasons = failed.map((a) => `${a.kind}: ${a.code ?? ''} ${a.reason ?? ''}`.trim()).join('; ');
+  return `No GPU found on this host (${reasons}). Running on SIMULATED GPUs instead.`;
 }

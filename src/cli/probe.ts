@@ -1,7 +1,7 @@
 import { CliError } from '../errors.js';
 import { bigintsToStrings } from '../log.js';
 import { averageMilliWatts, formatEnergy, formatPower, NANOS_PER_MILLI } from '../units.js';
-import { deviceSummary, SIMULATED_BANNER, shortId, table } from './format.js';
+import { deviceSummary, SIMULATED_BANNER, shortId, simulatedFallbackNote, table } from './format.js';
 import type { ProbeReport } from './probe-report.js';
 
 /** Host facts shown by `probe` (from the host identity module). */
@@ -15,6 +15,8 @@ export function renderProbeJson(report: ProbeReport, host: HostFacts | null): st
 /** Renders the probe report for a person. */
 export function renderProbeText(report: ProbeReport, host: HostFacts | null): string {
   const out: string[] = [];
+  const fallback = simulatedFallbackNote(report.attempts);
+  if (fallback) out.push(fallback);
   if (report.simulated) out.push(SIMULATED_BANNER, '');
   if (host) {
     out.push('Host');

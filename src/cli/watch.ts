@@ -5,7 +5,7 @@ import { Meter } from '../meter/meter.js';
 import type { DeviceInterval } from '../meter/types.js';
 import { closeProbes, selectProbes } from '../probes/select.js';
 import { averageMilliWatts, formatEnergy, formatPower, NANOS_PER_MILLI } from '../units.js';
-import { SIMULATED_BANNER, shortId, table } from './format.js';
+import { SIMULATED_BANNER, shortId, simulatedFallbackNote, table } from './format.js';
 
 export interface WatchOptions {
   readonly refreshMs: number;
@@ -40,11 +40,13 @@ export async function runWatch(config: Config, clock: Clock, options: WatchOptio
   });
   const startMono = clock.monoNanos();
   const tty = options.out.isTTY === true;
+  const fallback = simulatedFallbackNote(selection.attempts);
   meter.start();
   try {
     for (let frame = 0; options.frames === undefined || frame < options.frames; frame++) {
       const aborted = await sleep(options.refreshMs, options.signal);
-      const text = renderFrame(meter, latest, clock.monoNanos() - startMono, options.refreshMs);
+      const frameText = renderFrame(meter, latest, clock.monoNanos() - startMono, options.refreshMs);
+      const text = fallback ? `${fallback}\n${frameText}` : frameText;
       options.out.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
       if (aborted) break;
     }
@@ -70,11 +72,11 @@ function renderFrame(
   let total = 0n;
   for (const s of status) {
     const last = latest.get(s.device.id);
-    total += s.energyMicroJoules;
+    if (s.device.accounting !== 'overlapping') total += s.energyMicroJoules;
     rows.push([
       shortId(s.device.id),
       s.device.name,
-      s.device.hwType,
+      s.device.accounting === 'overlapping' ? `${s.device.hwType} (overlaps)` : s.device.hwType,
       powerText(last),
       formatEnergy(s.energyMicroJoules),
       s.quality.source,
@@ -83,7 +85,7 @@ function renderFrame(
   }
   lines.push(table(rows, ''));
   lines.push(
-    `measured since start: ${formatEnergy(total)} (boundary: the devices listed, as their sensors report them; no idle split, no PUE)`,
+    `measured since start: ${formatEnergy(total)} (boundary: the devices listed, as their sensors report them, overlapping zones not added; no idle split, no PUE)`,
   );
   return lines.join('\n');
 }

@@ -6,8 +6,11 @@ import { z } from 'zod';
  * tests can redirect them.
  */
 const probesSchema = z.object({
-  /** GPU backend: `auto` tries NVML, then nvidia-smi. `simulated` is only ever chosen explicitly. */
-  gpu: z.enum(['auto', 'nvml', 'nvidia-smi', 'simulated', 'none']).default('auto'),
+  /**
+   * GPU backend: `auto` tries NVML, then nvidia-smi. Simulated GPUs are only ever used when asked
+   * for: `simulated`, or `auto-or-simulated` (real GPUs when there are any, else simulated ones).
+   */
+  gpu: z.enum(['auto', 'nvml', 'nvidia-smi', 'simulated', 'auto-or-simulated', 'none']).default('auto'),
   /** Host CPU/DRAM energy: `auto` uses RAPL when readable, `on` makes a failure fatal, `off` skips it. */
   rapl: z.enum(['auto', 'on', 'off']).default('auto'),
   nvmlLibraryPath: z.string().min(1).default('libnvidia-ml.so.1'),

@@ -61,6 +61,7 @@ const GPU_ORDER: Readonly<Record<Config['probes']['gpu'], readonly ProbeKind[]>>
   nvml: ['nvml'],
   'nvidia-smi': ['nvidia-smi'],
   simulated: ['simulated'],
+  'auto-or-simulated': ['nvml', 'nvidia-smi', 'simulated'],
   none: [],
 };
 
@@ -93,7 +94,7 @@ export async function selectProbes(
   }
   if (config.probes.gpu === 'none')
     attempts.push({ kind: 'nvml', role: 'gpu', outcome: 'not-tried', reason: 'probes.gpu is none' });
-  if (config.probes.gpu !== 'auto' && config.probes.gpu !== 'none' && opened.length === 0) {
+  if (!['auto', 'none', 'auto-or-simulated'].includes(config.probes.gpu) && opened.length === 0) {
     fatal.push(...attempts.filter((a) => a.role === 'gpu' && a.outcome === 'failed'));
   }
   if (config.probes.rapl === 'off') {

@@ -5,8 +5,9 @@ import type { DeviceInfo, DeviceReading } from '../../../src/probes/types.js';
 
 const MS = 1_000_000n;
 
-function gpu(overrides: Partial<DeviceInfo> = {}): DeviceInfo {
-  return {
+/** A device description; keys set to `undefined` in `overrides` are left out. */
+function gpu(overrides: { [K in keyof DeviceInfo]?: DeviceInfo[K] | undefined } = {}): DeviceInfo {
+  const device: Record<string, unknown> = {
     id: 'GPU-test-0',
     probe: 'nvml',
     hwType: 'gpu',
@@ -20,6 +21,8 @@ function gpu(overrides: Partial<DeviceInfo> = {}): DeviceInfo {
     simulated: false,
     ...overrides,
   };
+  for (const [key, value] of Object.entries(device)) if (value === undefined) delete device[key];
+  return device as unknown as DeviceInfo;
 }
 
 function reading(ms: bigint, counterMicroJoules?: bigint, powerMilliWatts?: number): DeviceReading {
