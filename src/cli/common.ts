@@ -32,12 +32,14 @@ export function addCommonOptions(command: Command): Command {
   return command
     .option('-c, --config <file>', 'configuration file, YAML or JSON (env WATTLEDGER_CONFIG)')
     .option('--simulate', 'use simulated GPUs (a deterministic power model); every output says so')
+    .option('--simulate-if-no-gpu', 'use real GPUs when there are any, else simulated ones, and say so')
     .addOption(
       new Option('--gpu-probe <probe>', 'GPU backend (config probes.gpu)').choices([
         'auto',
         'nvml',
         'nvidia-smi',
         'simulated',
+        'auto-or-simulated',
         'none',
       ]),
     )

@@ -1,0 +1,79 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The built CLI; `npm test` runs `tsc` first. */
+export const CLI = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+
+/** Why e2e tests cannot run (no build), or undefined. */
+export function cliSkipReason(): string | undefined {
+  return existsSync(CLI) ? undefined : `${CLI} is missing: run \`npm run build\` first (npm test does)`;
+}
+
+export interface CliResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI to completion with a hard timeout (the child is killed if it outlives it). */
+export function runCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  return collect(startCli(args, options.env), options.timeoutMs ?? 20_000);
+}
+
+/** Starts the CLI and returns the child, for tests that signal it. */
+export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Collects a child's output until it exits (killed with SIGKILL after `timeoutMs`). */
+export function collect(child: ChildProcess, timeoutMs: number): Promise<CliResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) => {
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Resolves once `predicate` holds for the child's stderr so far (or rejects after `timeoutMs`). */
+export function waitForStderr(
+  child: ChildProcess,
+  predicate: (text: string) => boolean,
+  timeoutMs = 10_000,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for stderr; got:\n${text}`)),
+      timeoutMs,
+    );
+    child.stderr?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (predicate(text)) {
+        clearTimeout(timer);
+        resolve(text);
+      }
+    });
+  });
+}
+
+/** Parses JSON-lines logs, skipping lines that are not JSON. */
+export function parseLogLines(text: string): Record<string, unknown>[] {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
