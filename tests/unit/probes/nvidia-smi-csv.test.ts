@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   categorizeUnavailable,
+  LineSplitter,
   parseSmiCsv,
   parseSmiCsvLine,
   SMI_FIELDS,
@@ -149,5 +150,29 @@ describe('parseSmiCsv', () => {
 describe('categorizeUnavailable', () => {
   it('treats a reset-required GPU like a lost one', () => {
     expect(categorizeUnavailable('GPU requires reset')).toBe('gpu-lost');
+  });
+});
+
+describe('LineSplitter', () => {
+  function split(chunks: readonly string[]): string[] {
+    const lines: string[] = [];
+    const splitter = new LineSplitter((line) => lines.push(line));
+    for (const chunk of chunks) splitter.push(chunk);
+    splitter.flush();
+    return lines;
+  }
+
+  it('delivers every line of a burst and joins a row split across chunks', () => {
+    expect(split(['a\nb\nc', 'c\nd', '\n'])).toEqual(['a', 'b', 'cc', 'd']);
+  });
+
+  it('hands on a final line without a newline when flushed', () => {
+    expect(split(['a\npartial'])).toEqual(['a', 'partial']);
+  });
+
+  it('cuts an endless line short instead of buffering it without bound', () => {
+    const lines = split(['x'.repeat(70_000), 'tail\n']);
+    expect(lines[0]).toHaveLength(200);
+    expect(lines).toEqual([lines[0], 'tail']);
   });
 });

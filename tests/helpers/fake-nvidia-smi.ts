@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeTmpDir, SHARED_FIXTURES } from './tmp-dir.js';
+
+/**
+ * Recordings of real GPUs (idle + load `--query-gpu` rows) copied from
+ * `../shared/fixtures/nvidia-smi-csv` into `tests/fixtures/nvidia-smi/<name>.json`; each file's
+ * `source` field cites its SOURCES.md entry.
+ */
+export type SmiRecording = 'h200' | 'h100' | 'h100-mig' | 'l40s';
+
+/** The six real `nvidia-smi -q -x` fixtures in `../shared/fixtures/nvidia-smi-xml` (SOURCES.md). */
+export const SMI_XML_FIXTURES = {
+  a100Mig: 'a100-sxm4-80gb_mig-enabled_535.54.03_dtd-v12.xml',
+  teslaT4: 'tesla-t4_515.105.01_dtd-v11.xml',
+  a10g: 'a10g_515.105.01_dtd-v11.xml',
+  dualA5000: '2x-rtx-a5000_590.44.01_dtd-v13.xml',
+  rtx3060: 'rtx-3060_570.124.04_dtd-v12_avg-instant.xml',
+  rtx4000Ada: 'rtx-4000-sff-ada_595.84_dtd-v13.xml',
+} as const;
+
+/** What the fake does; every field is documented at the top of `fake-nvidia-smi`. */
+export interface FakeSmiScenario {
+  /** XML fixture for `-q -x` (a file name in the shared nvidia-smi-xml folder, or a path). */
+  readonly xml?: string;
+  /** Measured columns per GPU (GPU i uses recordings[i % n]); default `['h200']`. */
+  readonly recordings?: readonly SmiRecording[];
+  readonly phaseTicks?: number;
+  readonly loop?: boolean;
+  readonly unknownFields?: readonly string[];
+  readonly unknownFieldStream?: 'stdout' | 'stderr';
+  readonly hangAfterRows?: number;
+  readonly exitAfterRows?: number;
+  readonly exitCode?: number;
+  readonly exitStderr?: string;
+  /** Hang/exit/ignoreSigterm apply only to the first N `--query-gpu` runs. */
+  readonly misbehaveRuns?: number;
+  readonly garbageEvery?: number;
+  readonly headerEvery?: number;
+  readonly burstRows?: number;
+  readonly crlf?: boolean;
+  readonly startDelayMs?: number;
+  readonly ignoreSigterm?: boolean;
+  readonly stderrNoise?: { readonly query?: string; readonly xml?: string };
+  readonly failXml?: { readonly code: number; readonly stderr: string };
+  readonly cellOverrides?: readonly { field: string; value: string; gpu?: number; fromRow?: number }[];
+}
+
+/** A fake nvidia-smi ready to run: pass `nvidiaSmiPath` and `env` to the probe or the stream. */
+export interface FakeSmi {
+  readonly nvidiaSmiPath: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly scenarioPath: string;
+  readonly cleanup: () => Promise<void>;
+}
+
+const FIXTURE_DIR = findFixtureDir();
+
+/** Absolute path of the fake executable (`#!/usr/bin/env node`, no build step). */
+export const FAKE_NVIDIA_SMI = join(FIXTURE_DIR, 'fake-nvidia-smi');
+
+/** Absolute path of a recording JSON file. */
+export function smiRecordingPath(name: SmiRecording): string {
+  return join(FIXTURE_DIR, `${name}.json`);
+}
+
+/** Absolute path of a shared XML fixture given its file name (or a path, returned as is). */
+export function smiXmlPath(xml: string): string {
+  return isAbsolute(xml) ? xml : `${SHARED_FIXTURES}nvidia-smi-xml/${xml}`;
+}
+
+/**
+ * Writes `scenario` into a fresh temporary directory and returns the fake's path and the env
+ * (`FAKE_SMI_SCENARIO`) to run it with. Call `cleanup()` after the test. Tests pass `env` through
+ * the probe's `env` option so no test mutates `process.env`.
+ */
+export async function fakeNvidiaSmi(scenario: FakeSmiScenario = {}): Promise<FakeSmi> {
+  const tmp = await makeTmpDir('wattledger-fake-smi-');
+  const scenarioPath = join(tmp.dir, 'scenario.json');
+  const resolved = {
+    ...scenario,
+    xml: smiXmlPath(scenario.xml ?? SMI_XML_FIXTURES.rtx4000Ada),
+    recordings: (scenario.recordings ?? ['h200']).map(smiRecordingPath),
+  };
+  await writeFile(scenarioPath, JSON.stringify(resolved, null, 2));
+  return {
+    nvidiaSmiPath: FAKE_NVIDIA_SMI,
+    env: { FAKE_SMI_SCENARIO: scenarioPath },
+    scenarioPath,
+    cleanup: tmp.cleanup,
+  };
+}
+
+// Walk up so this works from tests/helpers and from dist/tests/helpers (the fake is not compiled).
+function findFixtureDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 6; depth++) {
+    const candidate = join(dir, 'tests', 'fixtures', 'nvidia-smi');
+    if (existsSync(join(candidate, 'fake-nvidia-smi'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find tests/fixtures/nvidia-smi/fake-nvidia-smi above this file');
+}
