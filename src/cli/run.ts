@@ -26,7 +26,12 @@ export async function runDaemon(
     { code: 'DAEMON_STARTING', version: VERSION, probes: config.probes.gpu, meter: config.meter },
     'wattledger starting',
   );
-  const selection = await selectProbes(config, clock, signal);
+  const selection = await selectProbes(config, clock, signal, (event) =>
+    logger.warn(
+      { code: 'PROBE_EVENT', probe: event.probe, event: event.type },
+      `${event.probe}: ${event.type} ${event.detail}`,
+    ),
+  );
   logSelection(selection, logger);
   try {
     assertUsable(selection, config);

@@ -32,7 +32,14 @@ export interface ProbeSelection {
   readonly fatal: readonly ProbeAttempt[];
 }
 
-type Factory = (config: Config, clock: Clock) => Probe;
+/** Receives notable probe events (an nvidia-smi restart, a hang) for the daemon's log. */
+export type ProbeEventSink = (event: {
+  readonly probe: ProbeKind;
+  readonly type: string;
+  readonly detail: string;
+}) => void;
+
+type Factory = (config: Config, clock: Clock, onEvent: ProbeEventSink) => Probe;
 
 /** The explicit factory table: no registration by import side effect. */
 const FACTORIES: Readonly<Record<ProbeKind, Factory>> = {
@@ -88,7 +95,7 @@ export async function selectProbes(
       });
       continue;
     }
-    const attempt = await tryOpen(kind, 'gpu', config, clock, config.meter.gpuIntervalMs, signal);
+    const attempt = await tryOpen(kind, 'gpu', config, clock, config.meter.gpuIntervalMs, signal, onEvent);
     attempts.push(attempt.attempt);
     if (attempt.opened) opened.push(attempt.opened);
   }
@@ -100,7 +107,15 @@ export async function selectProbes(
   if (config.probes.rapl === 'off') {
     attempts.push({ kind: 'rapl', role: 'host', outcome: 'not-tried', reason: 'probes.rapl is off' });
   } else {
-    const attempt = await tryOpen('rapl', 'host', config, clock, config.meter.raplIntervalMs, signal);
+    const attempt = await tryOpen(
+      'rapl',
+      'host',
+      config,
+      clock,
+      config.meter.raplIntervalMs,
+      signal,
+      onEvent,
+    );
     attempts.push(attempt.attempt);
     if (attempt.opened) opened.push(attempt.opened);
     else if (config.probes.rapl === 'on') fatal.push(attempt.attempt);
@@ -114,9 +129,10 @@ async function tryOpen(
   config: Config,
   clock: Clock,
   intervalMs: number,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  onEvent: ProbeEventSink,
 ): Promise<{ attempt: ProbeAttempt; opened?: OpenedProbe }> {
-  const probe = FACTORIES[kind](config, clock);
+  const probe = FACTORIES[kind](config, clock, onEvent);
   try {
     const inventory = await probe.open(signal);
     if (inventory.devices.length === 0) {
