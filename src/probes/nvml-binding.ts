@@ -1,6 +1,26 @@
-import type { LibraryHandle, TypeObject } from 'koffi';
+import type { LibraryHandle } from 'koffi';
 import { ProbeError } from '../errors.js';
-import { NVML_ERROR_FUNCTION_NOT_FOUND, NVML_SUCCESS } from './nvml-errors.js';
+import { callAsync, fieldValues, migMode, outScalar, outString, outStruct } from './nvml-async.js';
+import {
+  NAME_BUFFER_BYTES,
+  type NvmlCall,
+  PROTOTYPES,
+  REQUIRED,
+  SERIAL_BUFFER_BYTES,
+  symbolOf,
+  UUID_BUFFER_BYTES,
+  VERSION_BUFFER_BYTES,
+} from './nvml-prototypes.js';
+import {
+  declareTypes,
+  decodeMemory,
+  decodePci,
+  decodeUtilization,
+  type NvmlFieldValue,
+  type NvmlMemoryInfo,
+  type NvmlPciInfo,
+  type NvmlUtilization,
+} from './nvml-structs.js';
 
 /**
  * koffi declarations of the NVML subset wattledger uses, 1:1 with the C header (prototypes and
@@ -11,8 +31,13 @@ import { NVML_ERROR_FUNCTION_NOT_FOUND, NVML_SUCCESS } from './nvml-errors.js';
  * (GPU initialisation, a wedged driver) and the sampler's event loop must keep running.
  */
 
-type Koffi = typeof import('koffi').default;
-type NativeFunction = ReturnType<LibraryHandle['func']>;
+export type { NvmlCall } from './nvml-prototypes.js';
+export type { NvmlFieldValue, NvmlMemoryInfo, NvmlPciInfo, NvmlUtilization } from './nvml-structs.js';
+
+/** koffi's module object; `nvml-structs.ts` receives it as a parameter instead of importing koffi. */
+export type Koffi = typeof import('koffi').default;
+/** A C function koffi declared; `nvml-async.ts` runs it with `.async`. */
+export type NativeFunction = ReturnType<LibraryHandle['func']>;
 
 /** An `nvmlDevice_t`. koffi 3 hands opaque pointers to JS as their address, a `bigint`. */
 export type NvmlDeviceHandle = bigint;
@@ -21,36 +46,6 @@ export type NvmlDeviceHandle = bigint;
 export type NvmlResult<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly ret: number };
-
-/** `nvmlPciInfo_t` (68 bytes), the fields the probe uses. */
-export interface NvmlPciInfo {
-  /** `"%08X:%02X:%02X.0"`, e.g. `00000000:83:00.0`. */
-  readonly busId: string;
-  /** `(deviceId << 16) | vendorId`, e.g. `0x233510DE` for an H200. */
-  readonly pciDeviceId: number;
-  readonly pciSubSystemId: number;
-}
-
-/** One `nvmlFieldValue_t` after the call; `value` is decoded by `valueType` (double → number). */
-export interface NvmlFieldValue {
-  readonly fieldId: number;
-  readonly scopeId: number;
-  /** Per-field status: the value is meaningless unless this is `NVML_SUCCESS`. */
-  readonly nvmlReturn: number;
-  readonly valueType: number;
-  readonly value: bigint | number;
-  readonly timestampMicros: bigint;
-}
-
-/** `nvmlMemory_t` (v1: `used` includes driver-reserved memory), in bytes. */
-export interface NvmlMemoryInfo {
-  readonly totalBytes: bigint;
-  readonly freeBytes: bigint;
-  readonly usedBytes: bigint;
-}
-
-/** The C functions by role; {@link NvmlBinding.name} says which exported name each resolved to. */
-export type NvmlCall = keyof typeof PROTOTYPES;
 
 /** The loaded library. Optional symbols that are absent answer `NVML_ERROR_FUNCTION_NOT_FOUND`. */
 export interface NvmlBinding {
@@ -83,71 +78,10 @@ export interface NvmlBinding {
   /** Milliwatts. */
   deviceGetEnforcedPowerLimit(device: NvmlDeviceHandle): Promise<NvmlResult<number>>;
   /** Percent of the last sample period with a kernel running. */
-  deviceGetUtilizationRates(device: NvmlDeviceHandle): Promise<NvmlResult<{ gpu: number; memory: number }>>;
+  deviceGetUtilizationRates(device: NvmlDeviceHandle): Promise<NvmlResult<NvmlUtilization>>;
   deviceGetMemoryInfo(device: NvmlDeviceHandle): Promise<NvmlResult<NvmlMemoryInfo>>;
   deviceGetMigMode(device: NvmlDeviceHandle): Promise<NvmlResult<{ current: number; pending: number }>>;
 }
-
-// Newest name first: go-nvml's order. Unversioned names are what drivers before the _v2 exports had.
-const PROTOTYPES = {
-  init: ['nvmlReturn_t nvmlInit_v2(void)', 'nvmlReturn_t nvmlInit(void)'],
-  shutdown: ['nvmlReturn_t nvmlShutdown(void)'],
-  errorString: ['const char *nvmlErrorString(nvmlReturn_t result)'],
-  driverVersion: ['nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)'],
-  nvmlVersion: ['nvmlReturn_t nvmlSystemGetNVMLVersion(char *version, unsigned int length)'],
-  cudaVersion: [
-    'nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(_Out_ int *cudaDriverVersion)',
-    'nvmlReturn_t nvmlSystemGetCudaDriverVersion(_Out_ int *cudaDriverVersion)',
-  ],
-  count: [
-    'nvmlReturn_t nvmlDeviceGetCount_v2(_Out_ unsigned int *deviceCount)',
-    'nvmlReturn_t nvmlDeviceGetCount(_Out_ unsigned int *deviceCount)',
-  ],
-  handle: [
-    'nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, _Out_ nvmlDevice_t *device)',
-    'nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned int index, _Out_ nvmlDevice_t *device)',
-  ],
-  name: ['nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length)'],
-  uuid: ['nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)'],
-  serial: ['nvmlReturn_t nvmlDeviceGetSerial(nvmlDevice_t device, char *serial, unsigned int length)'],
-  pci: [
-    'nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, _Out_ nvmlPciInfo_t *pci)',
-    'nvmlReturn_t nvmlDeviceGetPciInfo_v2(nvmlDevice_t device, _Out_ nvmlPciInfo_t *pci)',
-  ],
-  arch: ['nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, _Out_ nvmlDeviceArchitecture_t *arch)'],
-  energy: [
-    'nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, _Out_ unsigned long long *energy)',
-  ],
-  power: ['nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, _Out_ unsigned int *power)'],
-  fields: [
-    'nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCount, _Inout_ nvmlFieldValue_t *values)',
-  ],
-  limit: ['nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, _Out_ unsigned int *limit)'],
-  utilization: [
-    'nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device, _Out_ nvmlUtilization_t *utilization)',
-  ],
-  memory: ['nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, _Out_ nvmlMemory_t *memory)'],
-  mig: [
-    'nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, _Out_ unsigned int *currentMode, _Out_ unsigned int *pendingMode)',
-  ],
-} as const;
-
-/** Without these the probe cannot work at all; every other symbol is optional. */
-const REQUIRED: ReadonlySet<NvmlCall> = new Set([
-  'init',
-  'shutdown',
-  'errorString',
-  'count',
-  'handle',
-  'uuid',
-]);
-
-// NVML_DEVICE_*_V2_BUFFER_SIZE / NVML_SYSTEM_*_BUFFER_SIZE from the header.
-const NAME_BUFFER_BYTES = 96;
-const UUID_BUFFER_BYTES = 96;
-const SERIAL_BUFFER_BYTES = 30;
-const VERSION_BUFFER_BYTES = 80;
-const NVML_VALUE_TYPE_DOUBLE = 0;
 
 /**
  * Loads koffi and the NVML library at `libraryPath` and declares every function. Does not call
@@ -176,68 +110,6 @@ export async function loadNvmlBinding(libraryPath: string): Promise<NvmlBinding>
   }
   declareTypes(koffi);
   return bindFunctions(lib, libraryPath);
-}
-
-/** koffi type names are process-global; a second binding (another path, a test) reuses them. */
-function declareTypes(koffi: Koffi): void {
-  const once = (name: string, make: () => TypeObject): void => {
-    try {
-      koffi.type(name);
-    } catch {
-      make();
-    }
-  };
-  once('nvmlReturn_t', () => koffi.alias('nvmlReturn_t', 'int'));
-  once('nvmlDeviceArchitecture_t', () => koffi.alias('nvmlDeviceArchitecture_t', 'unsigned int'));
-  once('nvmlDevice_t', () => koffi.pointer('nvmlDevice_t', koffi.opaque('nvmlDevice_st')));
-  once('nvmlPciInfo_t', () =>
-    koffi.struct('nvmlPciInfo_t', {
-      busIdLegacy: koffi.array('char', 16, 'String'),
-      domain: 'unsigned int',
-      bus: 'unsigned int',
-      device: 'unsigned int',
-      pciDeviceId: 'unsigned int',
-      pciSubSystemId: 'unsigned int',
-      busId: koffi.array('char', 32, 'String'),
-    }),
-  );
-  once('nvmlUtilization_t', () =>
-    koffi.struct('nvmlUtilization_t', { gpu: 'unsigned int', memory: 'unsigned int' }),
-  );
-  once('nvmlMemory_t', () =>
-    koffi.struct('nvmlMemory_t', {
-      total: 'unsigned long long',
-      free: 'unsigned long long',
-      used: 'unsigned long long',
-    }),
-  );
-  declareFieldValueTypes(koffi, once);
-}
-
-/** `nvmlFieldValue_t` (40 bytes, align 8) and its `nvmlValue_t` union (8 bytes). */
-function declareFieldValueTypes(koffi: Koffi, once: (name: string, make: () => TypeObject) => void): void {
-  once('nvmlValue_t', () =>
-    koffi.union('nvmlValue_t', {
-      dVal: 'double',
-      siVal: 'int',
-      uiVal: 'unsigned int',
-      ulVal: 'unsigned long',
-      ullVal: 'unsigned long long',
-      sllVal: 'long long',
-      usVal: 'unsigned short',
-    }),
-  );
-  once('nvmlFieldValue_t', () =>
-    koffi.struct('nvmlFieldValue_t', {
-      fieldId: 'unsigned int',
-      scopeId: 'unsigned int',
-      timestamp: 'long long',
-      latencyUsec: 'long long',
-      valueType: 'int',
-      nvmlReturn: 'nvmlReturn_t',
-      value: 'nvmlValue_t',
-    }),
-  );
 }
 
 interface Declared {
@@ -293,14 +165,8 @@ function bindFunctions(lib: LibraryHandle, libraryPath: string): NvmlBinding {
     deviceGetPowerUsage: (device) => outScalar(fn('power'), [device], Number),
     deviceGetFieldValues: (device, fields) => fieldValues(fn('fields'), device, fields),
     deviceGetEnforcedPowerLimit: (device) => outScalar(fn('limit'), [device], Number),
-    deviceGetUtilizationRates: (device) =>
-      outStruct(fn('utilization'), [device], (raw) => ({ gpu: Number(raw.gpu), memory: Number(raw.memory) })),
-    deviceGetMemoryInfo: (device) =>
-      outStruct(fn('memory'), [device], (raw) => ({
-        totalBytes: BigInt(raw.total as bigint),
-        freeBytes: BigInt(raw.free as bigint),
-        usedBytes: BigInt(raw.used as bigint),
-      })),
+    deviceGetUtilizationRates: (device) => outStruct(fn('utilization'), [device], decodeUtilization),
+    deviceGetMemoryInfo: (device) => outStruct(fn('memory'), [device], decodeMemory),
     deviceGetMigMode: (device) => migMode(fn('mig'), device),
   };
 }
@@ -314,100 +180,4 @@ function declareFirst(lib: LibraryHandle, prototypes: readonly string[]): Declar
     }
   }
   return undefined;
-}
-
-function symbolOf(prototype: string | undefined): string {
-  return /(nvml\w+)\(/.exec(prototype ?? '')?.[1] ?? String(prototype);
-}
-
-/**
- * Runs `fn` as napi async work, i.e. on libuv's thread pool (`UV_THREADPOOL_SIZE`, default 4, shared
- * with fs and crypto). An absent optional symbol answers FUNCTION_NOT_FOUND without a call.
- */
-function callAsync(fn: NativeFunction | undefined, args: readonly unknown[]): Promise<number> {
-  if (fn === undefined) return Promise.resolve(NVML_ERROR_FUNCTION_NOT_FOUND);
-  return new Promise((resolve, reject) => {
-    fn.async(...args, (error: unknown, ret: number) => (error ? reject(error) : resolve(ret)));
-  });
-}
-
-async function outScalar<T>(
-  fn: NativeFunction | undefined,
-  args: readonly unknown[],
-  decode: (raw: unknown) => T,
-): Promise<NvmlResult<T>> {
-  const out: unknown[] = [null];
-  const ret = await callAsync(fn, [...args, out]);
-  return ret === NVML_SUCCESS ? { ok: true, value: decode(out[0]) } : { ok: false, ret };
-}
-
-async function outStruct<T>(
-  fn: NativeFunction | undefined,
-  args: readonly unknown[],
-  decode: (raw: Record<string, unknown>) => T,
-): Promise<NvmlResult<T>> {
-  const out: Record<string, unknown> = {};
-  const ret = await callAsync(fn, [...args, out]);
-  return ret === NVML_SUCCESS ? { ok: true, value: decode(out) } : { ok: false, ret };
-}
-
-async function outString(
-  fn: NativeFunction | undefined,
-  args: readonly unknown[],
-  bytes: number,
-): Promise<NvmlResult<string>> {
-  // A Buffer is passed as the char* itself; the closure keeps it alive while the worker writes.
-  const buffer = Buffer.alloc(bytes);
-  const ret = await callAsync(fn, [...args, buffer, bytes]);
-  if (ret !== NVML_SUCCESS) return { ok: false, ret };
-  const end = buffer.indexOf(0);
-  return { ok: true, value: buffer.toString('utf8', 0, end < 0 ? bytes : end) };
-}
-
-function decodePci(raw: Record<string, unknown>): NvmlPciInfo {
-  return {
-    busId: String(raw.busId),
-    pciDeviceId: Number(raw.pciDeviceId),
-    pciSubSystemId: Number(raw.pciSubSystemId),
-  };
-}
-
-async function fieldValues(
-  fn: NativeFunction | undefined,
-  device: NvmlDeviceHandle,
-  fields: readonly { readonly fieldId: number; readonly scopeId: number }[],
-): Promise<NvmlResult<readonly NvmlFieldValue[]>> {
-  const values = fields.map((field) => ({ fieldId: field.fieldId, scopeId: field.scopeId }));
-  const ret = await callAsync(fn, [device, values.length, values]);
-  if (ret !== NVML_SUCCESS) return { ok: false, ret };
-  return { ok: true, value: values.map((raw) => decodeFieldValue(raw as Record<string, unknown>)) };
-}
-
-function decodeFieldValue(raw: Record<string, unknown>): NvmlFieldValue {
-  const valueType = Number(raw.valueType);
-  const union = raw.value as Record<string, unknown>;
-  const nvmlReturn = Number(raw.nvmlReturn);
-  // The union's active member is named by valueType (nvmlValueType_t); integers become bigint.
-  const member = ['dVal', 'uiVal', 'ulVal', 'ullVal', 'sllVal', 'siVal', 'usVal'][valueType] ?? 'ullVal';
-  const rawValue = nvmlReturn === NVML_SUCCESS ? union[member] : 0;
-  return {
-    fieldId: Number(raw.fieldId),
-    scopeId: Number(raw.scopeId),
-    nvmlReturn,
-    valueType,
-    value: valueType === NVML_VALUE_TYPE_DOUBLE ? Number(rawValue) : BigInt(rawValue as bigint),
-    timestampMicros: BigInt(raw.timestamp as bigint),
-  };
-}
-
-async function migMode(
-  fn: NativeFunction | undefined,
-  device: NvmlDeviceHandle,
-): Promise<NvmlResult<{ current: number; pending: number }>> {
-  const current: unknown[] = [null];
-  const pending: unknown[] = [null];
-  const ret = await callAsync(fn, [device, current, pending]);
-  return ret === NVML_SUCCESS
-    ? { ok: true, value: { current: Number(current[0]), pending: Number(pending[0]) } }
-    : { ok: false, ret };
 }

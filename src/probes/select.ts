@@ -80,6 +80,7 @@ export async function selectProbes(
   config: Config,
   clock: Clock,
   signal?: AbortSignal,
+  onEvent: ProbeEventSink = () => undefined,
 ): Promise<ProbeSelection> {
   const opened: OpenedProbe[] = [];
   const attempts: ProbeAttempt[] = [];

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 /** Absolute path of the C source of the fake library. */
-export const FAKE_NVML_SOURCE = fileURLToPath(new URL('../fixtures/nvml/fake-nvml.c', import.meta.url));
+export const FAKE_NVML_SOURCE = findFakeNvmlSource();
 
 /** `current`: a driver-590-like export set. `legacy`: no `_v2`/`_v3` names, no `nvmlDeviceGetFieldValues`. */
 export type FakeNvmlVariant = 'current' | 'legacy';
@@ -209,4 +209,15 @@ export class FakeNvmlState {
     await writeFile(partial, `${value}\n`);
     await rename(partial, path);
   }
+}
+
+// Walk up so this works from tests/helpers and from dist/tests/helpers (the C source is not compiled).
+function findFakeNvmlSource(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 6; depth++) {
+    const candidate = join(dir, 'tests', 'fixtures', 'nvml', 'fake-nvml.c');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find tests/fixtures/nvml/fake-nvml.c above this file');
 }
