@@ -1,0 +1,303 @@
+/**
+ * The ledger's on-disk store: append-only, crash-safe, size-rotated segments of opaque lines (one
+ * DSSE envelope each). An append resolves only after its bytes are on stable storage; a crash can
+ * leave at most one partial line, which the next open quarantines under `torn/`, never drops.
+ */
+import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { LedgerError, ledgerIoError } from './errors.js';
+import { acquireLock } from './lock.js';
+import { readLedgerLines } from './reader.js';
+import {
+  fsyncDirectory,
+  listSegments,
+  repairTornTail,
+  type SegmentRef,
+  segmentFileName,
+} from './segments.js';
+
+/** Default rotation size: 64 MiB per segment. */
+export const DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024;
+
+/** Something the store did that an operator should see in the logs. */
+export type LedgerEvent =
+  | {
+      readonly kind: 'torn-tail-repaired';
+      readonly segment: string;
+      readonly offset: number;
+      readonly bytes: number;
+      readonly quarantinePath: string;
+    }
+  | { readonly kind: 'stale-lock-taken-over'; readonly lockPath: string; readonly stalePid: number | null }
+  | { readonly kind: 'segment-created'; readonly segment: string };
+
+/** Options of {@link LedgerStore.open}. */
+export interface LedgerStoreOptions {
+  /** Ledger directory; created with mode 0700 when missing. */
+  readonly dir: string;
+  /** Rotate before a segment would exceed this size (default 64 MiB). */
+  readonly maxSegmentBytes?: number;
+  /** Receives events; an exception it throws is ignored, because the durable work is already done. */
+  readonly onEvent?: (event: LedgerEvent) => void;
+}
+
+/** Where an appended line landed: segment file name, byte offset in it, 0-based index in the ledger. */
+export interface AppendResult {
+  readonly segment: string;
+  readonly offset: number;
+  readonly index: number;
+}
+
+interface ActiveSegment {
+  readonly ref: SegmentRef;
+  readonly handle: FileHandle;
+  sizeBytes: number;
+}
+
+const LINE_BREAK = /[\n\r]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * An open, exclusively locked ledger. Appends are serialised through one queue, so concurrent
+ * callers never interleave and indices follow call order.
+ */
+export class LedgerStore {
+  readonly dir: string;
+  readonly maxSegmentBytes: number;
+  readonly #emit: (event: LedgerEvent) => void;
+  readonly #lockPath: string;
+  #active: ActiveSegment | undefined;
+  #lineCount: number;
+  #lastLine: string | null;
+  #queue: Promise<unknown> = Promise.resolve();
+  #failure: LedgerError | undefined;
+  #closing: Promise<void> | undefined;
+
+  private constructor(
+    options: Required<Omit<LedgerStoreOptions, 'onEvent'>>,
+    emit: (event: LedgerEvent) => void,
+    state: {
+      lockPath: string;
+      active: ActiveSegment | undefined;
+      lineCount: number;
+      lastLine: string | null;
+    },
+  ) {
+    this.dir = options.dir;
+    this.maxSegmentBytes = options.maxSegmentBytes;
+    this.#emit = emit;
+    this.#lockPath = state.lockPath;
+    this.#active = state.active;
+    this.#lineCount = state.lineCount;
+    this.#lastLine = state.lastLine;
+  }
+
+  /**
+   * Opens (creating if needed) the ledger in `options.dir`: takes `ledger.lock`, repairs a torn
+   * tail of the last segment (event `torn-tail-repaired`) and counts the lines. Throws
+   * `LEDGER_LOCKED` when a live process holds the lock, `LEDGER_CORRUPT` for a missing segment or
+   * damaged line, `LEDGER_IO` for file-system failures.
+   */
+  static async open(options: LedgerStoreOptions): Promise<LedgerStore> {
+    const maxSegmentBytes = options.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
+    if (!Number.isSafeInteger(maxSegmentBytes) || maxSegmentBytes < 1) {
+      throw new RangeError(`maxSegmentBytes must be a positive integer, got ${maxSegmentBytes}`);
+    }
+    const emit = (event: LedgerEvent): void => {
+      try {
+        options.onEvent?.(event);
+      } catch {
+        // A failing log sink must not fail the ledger; the event only reports finished work.
+      }
+    };
+    await createDirectory(options.dir);
+    const lockPath = await acquireLock(options.dir, (lockPath, stalePid) =>
+      emit({ kind: 'stale-lock-taken-over', lockPath, stalePid }),
+    );
+    try {
+      const state = await recover(options.dir, emit);
+      return new LedgerStore({ dir: options.dir, maxSegmentBytes }, emit, { lockPath, ...state });
+    } catch (error) {
+      await rm(lockPath, { force: true });
+      throw error;
+    }
+  }
+
+  /** The last complete line (to resume the hash chain), or `null` for an empty ledger. */
+  lastLine(): string | null {
+    return this.#lastLine;
+  }
+
+  /** Number of complete lines in the ledger, which is also the index the next append gets. */
+  lineCount(): number {
+    return this.#lineCount;
+  }
+
+  /**
+   * Appends one line (a `\n` is added) and resolves once it is on stable storage. Rejects with
+   * `LEDGER_INVALID_LINE` (nothing written) for an empty line or one containing `\n`, `\r` or a
+   * lone surrogate; with `LEDGER_IO` when the store is closed, or when a write or fsync failed, after
+   * which every append fails until the store is reopened (which repairs the tail).
+   */
+  append(line: string): Promise<AppendResult> {
+    if (this.#closing) return Promise.reject(closedError(this.dir));
+    let bytes: Buffer;
+    try {
+      bytes = encodeLine(line, this.dir);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const result = this.#queue.then(() => this.#write(bytes, line));
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Waits for queued appends, closes the segment and removes the lock. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#queue;
+      try {
+        await this.#active?.handle.close();
+      } finally {
+        this.#active = undefined;
+        await rm(this.#lockPath, { force: true });
+      }
+    })();
+    return this.#closing;
+  }
+
+  async #write(bytes: Buffer, line: string): Promise<AppendResult> {
+    if (this.#failure) throw this.#failure;
+    let path = this.dir;
+    try {
+      const active = await this.#segmentFor(bytes.length);
+      path = active.ref.path;
+      const offset = active.sizeBytes;
+      await writeAll(active.handle, bytes, offset);
+      // fdatasync, not fsync: it flushes the data and the new size (needed to read it back) and
+      // skips timestamps. Only after it may the caller treat the line as part of the ledger.
+      await active.handle.datasync();
+      active.sizeBytes += bytes.length;
+      this.#lastLine = line;
+      return { segment: active.ref.name, offset, index: this.#lineCount++ };
+    } catch (error) {
+      // After a failed write or fsync the file's content is unknown, and Linux may drop the dirty
+      // pages and report success on a retried fsync ("fsyncgate"), so the store refuses further
+      // appends; reopening truncates whatever partial line is left.
+      this.#failure = ledgerIoError('append to', path, error);
+      throw this.#failure;
+    }
+  }
+
+  /** The segment to write `lineBytes` into, rotating first when the current one would overflow. */
+  async #segmentFor(lineBytes: number): Promise<ActiveSegment> {
+    const current = this.#active;
+    // An empty segment takes any line, so a line over maxSegmentBytes sits alone in a fresh one.
+    if (current && (current.sizeBytes === 0 || current.sizeBytes + lineBytes <= this.maxSegmentBytes)) {
+      return current;
+    }
+    this.#active = undefined;
+    // The old segment needs no fsync here: every append to it was fdatasync'ed before resolving.
+    await current?.handle.close();
+    const segmentNumber = (current?.ref.segmentNumber ?? 0) + 1;
+    this.#active = await createSegment(this.dir, segmentNumber);
+    this.#emit({ kind: 'segment-created', segment: this.#active.ref.name });
+    return this.#active;
+  }
+}
+
+function closedError(dir: string): LedgerError {
+  return new LedgerError('LEDGER_IO', `cannot append to ledger ${dir}: the store is closed`, {
+    hint: 'open the store again with LedgerStore.open',
+    details: { dir },
+  });
+}
+
+/** Validates a line and encodes it with its newline, so the write is one buffer. */
+function encodeLine(line: string, dir: string): Buffer {
+  const problem =
+    typeof line !== 'string' || line.length === 0
+      ? 'the line is empty'
+      : LINE_BREAK.test(line)
+        ? `the line contains a line break at position ${line.search(LINE_BREAK)}`
+        : LONE_SURROGATE.test(line)
+          ? 'the line contains a lone utf-16 surrogate, which has no utf-8 encoding'
+          : undefined;
+  if (problem === undefined) return Buffer.from(`${line}\n`, 'utf8');
+  throw new LedgerError('LEDGER_INVALID_LINE', `cannot append to ledger ${dir}: ${problem}`, {
+    hint: 'append one compact JSON document per call (JSON.stringify without indentation)',
+    details: { dir },
+  });
+}
+
+/** Writes all of `bytes` at `position`; loops only on a short write, which regular files rarely do. */
+async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let written = 0; written < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
+    if (bytesWritten === 0) throw new Error('write made no progress');
+    written += bytesWritten;
+  }
+}
+
+/** Creates the ledger directory (0700) and makes each new directory entry durable. */
+async function createDirectory(dir: string): Promise<void> {
+  let created: string | undefined;
+  try {
+    created = await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw ledgerIoError('create ledger directory', dir, error);
+  }
+  // Every directory from `created` down to `dir` is new; each one's name lives in its parent.
+  for (let entry = dir; created !== undefined; entry = dirname(entry)) {
+    await fsyncDirectory(dirname(entry));
+    if (entry === created) break;
+  }
+}
+
+/** Repairs the last segment's torn tail, counts the lines and opens the last segment for appending. */
+async function recover(
+  dir: string,
+  emit: (event: LedgerEvent) => void,
+): Promise<{ active: ActiveSegment | undefined; lineCount: number; lastLine: string | null }> {
+  const segments = await listSegments(dir);
+  const last = segments.at(-1);
+  // Only the last segment can be torn: the store moves on to a new segment only after the
+  // previous line was fdatasync'ed. A partial line elsewhere is reported as LEDGER_CORRUPT below.
+  const repair = last ? await repairTornTail(dir, last) : null;
+  if (repair) emit({ kind: 'torn-tail-repaired', ...repair });
+  let lineCount = 0;
+  let lastLine: string | null = null;
+  // The store trusts its own lines' length, so the reader's untrusted-input limit is lifted.
+  for await (const item of readLedgerLines(dir, { maxLineBytes: Number.MAX_SAFE_INTEGER })) {
+    if (item.kind === 'error') throw item.error;
+    lineCount = item.index + 1;
+    lastLine = item.line;
+  }
+  if (!last) return { active: undefined, lineCount, lastLine };
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(last.path, 'r+');
+    return { active: { ref: last, handle, sizeBytes: (await handle.stat()).size }, lineCount, lastLine };
+  } catch (error) {
+    await handle?.close();
+    throw ledgerIoError('open segment', last.path, error);
+  }
+}
+
+/** Creates segment `segmentNumber` (0600) and makes its directory entry durable. */
+async function createSegment(dir: string, segmentNumber: number): Promise<ActiveSegment> {
+  const name = segmentFileName(segmentNumber);
+  const path = join(dir, name);
+  // `wx`: a segment that already exists was written by someone else; never truncate or share it.
+  const handle = await open(path, 'wx', 0o600).catch((error: unknown) => {
+    throw ledgerIoError('create segment', path, error);
+  });
+  try {
+    // Without this a power loss could keep the segment's data blocks but lose its name.
+    await fsyncDirectory(dir);
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+  return { ref: { segmentNumber, name, path }, handle, sizeBytes: 0 };
+}
