@@ -12,6 +12,8 @@ export const ENV_KEYS: Readonly<
   WATTLEDGER_SYSFS_ROOT: { path: 'probes.sysfsRoot', type: 'string' },
   WATTLEDGER_GPU_INTERVAL_MS: { path: 'meter.gpuIntervalMs', type: 'integer' },
   WATTLEDGER_RAPL_INTERVAL_MS: { path: 'meter.raplIntervalMs', type: 'integer' },
+  WATTLEDGER_LEDGER_DIR: { path: 'ledger.dir', type: 'string' },
+  WATTLEDGER_SIGNING_KEY: { path: 'keys.signingKeyPath', type: 'string' },
   WATTLEDGER_LOG_LEVEL: { path: 'log.level', type: 'string' },
 };
 

@@ -41,6 +41,35 @@ const meterSchema = z.object({
   readTimeoutMs: z.number().int().min(10).max(60_000).default(2000),
 });
 
+const ledgerSchema = z.object({
+  /** Sign and store measurement batches. `run` needs a signing key when this is on. */
+  enabled: z.boolean().default(true),
+  /** Directory of the append-only ledger (segments, checkpoints, records). */
+  dir: z.string().min(1).default('/var/lib/wattledger/ledger'),
+  /** Log identity for checkpoints; null: `wattledger/<hostId>`. No spaces or `+`. */
+  origin: z
+    .string()
+    .regex(/^[^\s+]{1,200}$/)
+    .nullable()
+    .default(null),
+  batchIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+  maxRecordsPerBatch: z.number().int().min(1).max(100_000).default(10_000),
+  checkpointEveryBatches: z.number().int().min(1).max(1_000_000).default(10),
+  maxSegmentBytes: z
+    .number()
+    .int()
+    .min(4096)
+    .max(2 ** 40)
+    .default(64 * 1024 * 1024),
+});
+
+const keysSchema = z.object({
+  /** Private key (PKCS#8 PEM, mode 0600); null: `$CREDENTIALS_DIRECTORY/signing-key` (systemd). */
+  signingKeyPath: z.string().min(1).nullable().default(null),
+  /** The key being rotated out: its signature on the first batch announces the new key. */
+  previousSigningKeyPath: z.string().min(1).nullable().default(null),
+});
+
 const logSchema = z.object({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -48,6 +77,8 @@ const logSchema = z.object({
 export const configSchema = z.object({
   probes: probesSchema.prefault({}),
   meter: meterSchema.prefault({}),
+  ledger: ledgerSchema.prefault({}),
+  keys: keysSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 

@@ -1,5 +1,10 @@
 import type { Clock } from '../clock.js';
-import { type MilliWatts, microJoulesFromMilliJoules } from '../units.js';
+import {
+  energyFromConstantPower,
+  type MicroJoules,
+  type MilliWatts,
+  microJoulesFromMilliJoules,
+} from '../units.js';
 import { SimulatedPowerModel } from './power-model.js';
 import type { DeviceInfo, DeviceReadResult, Probe, ProbeInventory } from './types.js';
 
@@ -12,6 +17,9 @@ export interface SimulatedProbeOptions {
   readonly clock: Clock;
 }
 
+/** 2025-01-01T00:00:00Z: the simulated counters' zero. */
+const SIMULATION_EPOCH_UNIX_NANOS = 1_735_689_600_000_000_000n;
+
 /**
  * Simulated GPUs for demos and tests, never chosen silently: only when the configuration asks for
  * `probes.gpu: simulated`. They behave like NVML devices (an mJ-granular energy counter and an
@@ -23,6 +31,7 @@ export class SimulatedGpuProbe implements Probe {
   private readonly options: SimulatedProbeOptions;
   private models: SimulatedPowerModel[] = [];
   private devices: DeviceInfo[] = [];
+  private baselineMicroJoules: MicroJoules = 0n;
 
   constructor(options: SimulatedProbeOptions) {
     this.options = options;
@@ -30,6 +39,13 @@ export class SimulatedGpuProbe implements Probe {
 
   async open(): Promise<ProbeInventory> {
     const start = this.options.clock.monoNanos();
+    // Like a real counter, the simulated one does not restart with the agent: it starts from what
+    // full power since SIMULATION_EPOCH would give, so it never runs backwards across restarts.
+    const sinceEpoch = this.options.clock.wallUnixNanos() - SIMULATION_EPOCH_UNIX_NANOS;
+    this.baselineMicroJoules = energyFromConstantPower(
+      this.options.maxPowerMilliWatts,
+      sinceEpoch > 0n ? sinceEpoch : 0n,
+    );
     this.models = [];
     this.devices = [];
     for (let index = 0; index < this.options.gpuCount; index++) {
@@ -55,7 +71,7 @@ export class SimulatedGpuProbe implements Probe {
     return this.devices.map((device, index) => {
       const model = this.models[index] as SimulatedPowerModel;
       // Like NVML: the counter has millijoule resolution.
-      const milliJoules = model.energyAt(monoNanos) / 1000n;
+      const milliJoules = (this.baselineMicroJoules + model.energyAt(monoNanos)) / 1000n;
       return {
         ok: true,
         deviceId: device.id,

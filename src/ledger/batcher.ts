@@ -1,0 +1,182 @@
+import { BATCH_PAYLOAD_TYPE, type WireAgent, type WireEvent } from '../attest/batch-format.js';
+import { hexFromBytes, utf8FromString } from '../attest/bytes.js';
+import { canonicalBytes, canonicalString } from '../attest/canonical.js';
+import { signDsse } from '../attest/dsse.js';
+import type { Signer } from '../attest/ed25519.js';
+import { leafHash } from '../attest/merkle.js';
+import type { NoteSigner } from '../attest/note.js';
+import { sha256 } from '../attest/sha256.js';
+import type { Clock } from '../clock.js';
+import type { MeterTick } from '../meter/types.js';
+import type { DeviceInfo } from '../probes/types.js';
+import { NANOS_PER_MILLI } from '../units.js';
+import { buildBatchStatement, type WindowBounds } from './batch-builder.js';
+import type { ChainState } from './chain-state.js';
+import { writeCheckpoint } from './checkpoint-writer.js';
+import type { RecordLog, RequestRecord } from './record-log.js';
+import type { LedgerStore } from './store.js';
+import { BatchWindow, type DeviceWindow } from './window.js';
+
+export interface BatcherOptions {
+  readonly store: LedgerStore;
+  readonly records: RecordLog;
+  readonly state: ChainState;
+  readonly signer: Signer;
+  readonly noteSigner: NoteSigner;
+  readonly origin: string;
+  readonly agent: WireAgent;
+  readonly devices: readonly DeviceInfo[];
+  readonly clock: Clock;
+  readonly batchIntervalMs: number;
+  readonly maxRecordsPerBatch: number;
+  readonly checkpointEveryBatches: number;
+  /** Events for the first batch of this run (agent start, key announcement). */
+  readonly startEvents: readonly WireEvent[];
+  readonly onSealed?: (sealed: SealedBatch) => void;
+  readonly onError?: (error: unknown, sequence: bigint) => void;
+}
+
+/** What sealing one batch produced. */
+export interface SealedBatch {
+  readonly sequence: bigint;
+  readonly line: string;
+  readonly payloadSha256: string;
+  readonly recordCount: number;
+  readonly energyMicroJoules: bigint;
+  readonly checkpoint: string | null;
+}
+
+/**
+ * Turns meter ticks (and request records) into signed, hash-chained batches: seals every
+ * `batchIntervalMs` or `maxRecordsPerBatch` records, whichever comes first; appends each envelope
+ * to the ledger (fsync'd) and publishes a checkpoint every `checkpointEveryBatches` batches and on
+ * stop. Windows are swapped synchronously, so sequence numbers follow time; writing is serialised.
+ */
+export class Batcher {
+  private readonly o: BatcherOptions;
+  private window: BatchWindow;
+  private bounds: { startUnixNanos: bigint; startMonoNanos: bigint; downtimeNanos: bigint };
+  private records: RequestRecord[] = [];
+  private nextSequence: bigint;
+  private previousSha256: string | null;
+  private events: readonly WireEvent[];
+  private writing: Promise<unknown> = Promise.resolve();
+  private sinceCheckpoint = 0;
+  private lastCheckpointSize: number;
+
+  constructor(options: BatcherOptions) {
+    this.o = options;
+    const startUnix = options.clock.wallUnixNanos();
+    const last = options.state.lastEndUnixNanos;
+    const downtimeNanos = last !== null && startUnix > last ? startUnix - last : 0n;
+    this.bounds = { startUnixNanos: startUnix, startMonoNanos: options.clock.monoNanos(), downtimeNanos };
+    this.window = new BatchWindow(options.devices, options.state.counters, downtimeNanos);
+    this.nextSequence = options.state.nextSequence;
+    this.previousSha256 = options.state.previousSha256;
+    this.events = options.startEvents;
+    this.lastCheckpointSize = options.state.tree.size;
+  }
+
+  /** Meter listener: adds the tick's intervals and seals when the window is old enough. */
+  onTick(tick: MeterTick): void {
+    for (const interval of tick.intervals) this.window.add(interval);
+    const ageNanos = tick.unixNanos - this.bounds.startUnixNanos;
+    if (ageNanos >= BigInt(this.o.batchIntervalMs) * NANOS_PER_MILLI) this.seal();
+  }
+
+  /** Adds a finished request's record; seals early when the batch is full. */
+  addRecord(record: RequestRecord): void {
+    this.records.push(record);
+    if (this.records.length >= this.o.maxRecordsPerBatch) this.seal();
+  }
+
+  /** Seals the current window now (even a short one); resolves when it is on disk. */
+  seal(): Promise<unknown> {
+    const sequence = this.nextSequence++;
+    const endUnixNanos = this.o.clock.wallUnixNanos();
+    const bounds: WindowBounds = { ...this.bounds, endUnixNanos, endMonoNanos: this.o.clock.monoNanos() };
+    const windows = [...this.window.devices.values()];
+    const records = this.records;
+    const events = this.events;
+    const carried = new Map(windows.map((w) => [w.device.id, w.counterEndMicroJoules] as const));
+    this.window = new BatchWindow(this.o.devices, carried);
+    this.bounds = { startUnixNanos: endUnixNanos, startMonoNanos: bounds.endMonoNanos, downtimeNanos: 0n };
+    this.records = [];
+    this.events = [];
+    const write = async (): Promise<void> => {
+      try {
+        await this.write(sequence, bounds, windows, records, events);
+      } catch (error) {
+        this.o.onError?.(error, sequence);
+      }
+    };
+    this.writing = this.writing.then(write);
+    return this.writing;
+  }
+
+  /** Seals what is left, publishes a final checkpoint, and waits for every write. */
+  async stop(): Promise<void> {
+    await this.seal();
+    const tree = this.o.state.tree;
+    if (tree.size > this.lastCheckpointSize) {
+      this.writing = this.writing.then(() => this.checkpoint());
+      await this.writing;
+    }
+  }
+
+  private async write(
+    sequence: bigint,
+    bounds: WindowBounds,
+    windows: readonly DeviceWindow[],
+    records: readonly RequestRecord[],
+    events: readonly WireEvent[],
+  ): Promise<void> {
+    const recordSummary = await this.o.records.appendBatch(sequence, records);
+    const statement = buildBatchStatement(
+      {
+        origin: this.o.origin,
+        sequence,
+        previousSha256: this.previousSha256,
+        agent: this.o.agent,
+        bounds,
+        requests: {
+          count: records.length,
+          merkleRootSha256: recordSummary.merkleRootSha256,
+          attributionMethod: 'none',
+        },
+        factors: null,
+        events,
+      },
+      windows,
+    );
+    const payload = canonicalBytes(statement);
+    const line = canonicalString(signDsse(BATCH_PAYLOAD_TYPE, payload, [this.o.signer]));
+    await this.o.store.append(line);
+    this.o.state.tree.appendLeafHash(leafHash(utf8FromString(line)));
+    this.previousSha256 = hexFromBytes(sha256(payload));
+    this.sinceCheckpoint += 1;
+    const checkpoint = this.sinceCheckpoint >= this.o.checkpointEveryBatches ? await this.checkpoint() : null;
+    this.o.onSealed?.({
+      sequence,
+      line,
+      payloadSha256: this.previousSha256,
+      recordCount: records.length,
+      energyMicroJoules: BigInt(statement.predicate.totals.energyMicroJoules),
+      checkpoint,
+    });
+  }
+
+  private async checkpoint(): Promise<string> {
+    const tree = this.o.state.tree;
+    const note = await writeCheckpoint(
+      this.o.store.dir,
+      this.o.origin,
+      tree.size,
+      tree.root(),
+      this.o.noteSigner,
+    );
+    this.sinceCheckpoint = 0;
+    this.lastCheckpointSize = tree.size;
+    return note;
+  }
+}

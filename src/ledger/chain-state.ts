@@ -1,0 +1,106 @@
+import { BATCH_PAYLOAD_TYPE } from '../attest/batch-format.js';
+import { bytesFromBase64, hexFromBytes, stringFromUtf8, utf8FromString } from '../attest/bytes.js';
+import { leafHash } from '../attest/merkle.js';
+import { MerkleTreeBuilder } from '../attest/merkle-builder.js';
+import { sha256 } from '../attest/sha256.js';
+import type { MicroJoules } from '../units.js';
+import { LedgerError } from './errors.js';
+import { readLedgerLines } from './reader.js';
+
+/** Where the chain stands: what the next batch continues from. */
+export interface ChainState {
+  /** Sequence number of the next batch. */
+  readonly nextSequence: bigint;
+  /** SHA-256 (hex) of the last batch's payload, or null for an empty ledger. */
+  readonly previousSha256: string | null;
+  /** The log's tree over every line so far. */
+  readonly tree: MerkleTreeBuilder;
+  /** Each device's counter value at the end of the last batch. */
+  readonly counters: ReadonlyMap<string, MicroJoules | null>;
+  /** Wall time the last batch ended, or null for an empty ledger. */
+  readonly lastEndUnixNanos: bigint | null;
+  readonly origin: string | null;
+  readonly lastKeyId: string | null;
+}
+
+interface LastBatchFacts {
+  readonly sequence: bigint;
+  readonly payloadSha256: string;
+  readonly endUnixNanos: bigint;
+  readonly origin: string;
+  readonly keyId: string;
+  readonly counters: Map<string, MicroJoules | null>;
+}
+
+/**
+ * Reads the ledger once at start-up: rebuilds the log tree from every line and takes the chain's
+ * continuation from the last batch. The daemon wrote these lines itself, so this trusts their
+ * signatures (the verifier does not) but still rejects a last line it cannot understand, rather
+ * than starting a second chain on top of it.
+ */
+export async function loadChainState(dir: string): Promise<ChainState> {
+  const tree = new MerkleTreeBuilder();
+  let last: string | null = null;
+  for await (const item of readLedgerLines(dir)) {
+    if (item.kind === 'error') throw item.error;
+    tree.appendLeafHash(leafHash(utf8FromString(item.line)));
+    last = item.line;
+  }
+  if (last === null) {
+    return {
+      nextSequence: 0n,
+      previousSha256: null,
+      tree,
+      counters: new Map(),
+      lastEndUnixNanos: null,
+      origin: null,
+      lastKeyId: null,
+    };
+  }
+  const facts = lastBatchFacts(last, dir);
+  return {
+    nextSequence: facts.sequence + 1n,
+    previousSha256: facts.payloadSha256,
+    tree,
+    counters: facts.counters,
+    lastEndUnixNanos: facts.endUnixNanos,
+    origin: facts.origin,
+    lastKeyId: facts.keyId,
+  };
+}
+
+function lastBatchFacts(line: string, dir: string): LastBatchFacts {
+  try {
+    const envelope = JSON.parse(line) as { payloadType: string; payload: string };
+    if (envelope.payloadType !== BATCH_PAYLOAD_TYPE) throw new Error(`payloadType ${envelope.payloadType}`);
+    const payload = bytesFromBase64(envelope.payload);
+    const predicate = (JSON.parse(stringFromUtf8(payload)) as { predicate: Record<string, unknown> })
+      .predicate as {
+      sequence: string;
+      origin: string;
+      agent: { keyId: string };
+      window: { endUnixNanos: string };
+      devices: { deviceId: string; counterEndMicroJoules: string | null }[];
+    };
+    const counters = new Map<string, MicroJoules | null>();
+    for (const d of predicate.devices)
+      counters.set(d.deviceId, d.counterEndMicroJoules === null ? null : BigInt(d.counterEndMicroJoules));
+    return {
+      sequence: BigInt(predicate.sequence),
+      payloadSha256: hexFromBytes(sha256(payload)),
+      endUnixNanos: BigInt(predicate.window.endUnixNanos),
+      origin: predicate.origin,
+      keyId: predicate.agent.keyId,
+      counters,
+    };
+  } catch (cause) {
+    throw new LedgerError(
+      'LEDGER_CORRUPT',
+      `the last batch in ${dir} cannot be read, so the chain cannot resume from it`,
+      {
+        cause,
+        hint: 'run `wattledger verify` on the ledger directory to see what is wrong with it',
+      },
+    );
+  }
+}

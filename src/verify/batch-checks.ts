@@ -1,0 +1,174 @@
+import type { BatchStatement, WireDevice } from '../attest/batch-format.js';
+import { hexFromBytes } from '../attest/bytes.js';
+import { canonicalBytes } from '../attest/canonical.js';
+import { sha256 } from '../attest/sha256.js';
+import { type Finding, finding } from './findings.js';
+
+/** Power may exceed the enforced limit briefly; beyond limit × this margin a number is implausible. */
+export const POWER_LIMIT_MARGIN = 2n;
+/** Slack added to a device's covered time for plausibility: NVML refreshes its counter every ~100 ms. */
+const SLACK_NANOS = 1_000_000_000n;
+
+type Where = { readonly sequence: string; readonly location: string };
+
+/**
+ * Checks one batch on its own: subject digest, per-device conservation (counter arithmetic,
+ * attribution split), totals, and physical plausibility. Every finding names the device.
+ */
+export function checkBatch(statement: BatchStatement, location: string): Finding[] {
+  const p = statement.predicate;
+  const where = { sequence: p.sequence, location };
+  const findings: Finding[] = [];
+  const subject = hexFromBytes(sha256(canonicalBytes(p.devices)));
+  if (statement.subject[0].digest.sha256 !== subject) {
+    findings.push(
+      finding('VERIFY_SUM_MISMATCH', where, 'subject-digest', 'subject digest does not match the devices', {
+        expected: subject,
+        found: statement.subject[0].digest.sha256,
+      }),
+    );
+  }
+  for (const device of p.devices) findings.push(...checkDevice(device, where));
+  findings.push(...checkTotals(statement, where));
+  return findings;
+}
+
+function checkDevice(d: WireDevice, where: Where): Finding[] {
+  const out: Finding[] = [];
+  const id = d.deviceId;
+  const energy = BigInt(d.energyMicroJoules);
+  const mismatch = (check: string, what: string, expected: bigint, found: bigint): void => {
+    if (expected !== found)
+      out.push(finding('VERIFY_SUM_MISMATCH', where, check, `${id}: ${what}`, { expected, found }));
+  };
+  if (d.energySource === 'counter') {
+    if (d.counterStartMicroJoules !== null && d.counterEndMicroJoules !== null) {
+      mismatch(
+        'counter-arithmetic',
+        'counter energy ≠ end − start + wraps × range + declared jumps',
+        counterEnergyOf(d),
+        BigInt(d.counterEnergyMicroJoules),
+      );
+    }
+    mismatch(
+      'energy-composition',
+      'energy ≠ counter energy + fallback energy',
+      BigInt(d.counterEnergyMicroJoules) + BigInt(d.fallbackEnergyMicroJoules),
+      energy,
+    );
+    if (BigInt(d.downtimeEnergyMicroJoules) > BigInt(d.counterEnergyMicroJoules)) {
+      out.push(
+        finding(
+          'VERIFY_SUM_MISMATCH',
+          where,
+          'downtime-energy',
+          `${id}: downtime energy exceeds counter energy`,
+        ),
+      );
+    }
+  } else if (d.energySource === 'integrated-power') {
+    mismatch(
+      'energy-composition',
+      'energy ≠ integrated power energy',
+      BigInt(d.integratedEnergyMicroJoules),
+      energy,
+    );
+  }
+  const a = d.attribution;
+  mismatch(
+    'conservation',
+    'requests + idle + unattributed ≠ energy',
+    BigInt(a.requestsMicroJoules) + BigInt(a.idleMicroJoules) + BigInt(a.unattributedMicroJoules),
+    energy,
+  );
+  out.push(...checkPlausibility(d, where));
+  return out;
+}
+
+/** end − start + wraps × range + Σ (from − to) over declared jumps: the counter's own account. */
+function counterEnergyOf(d: WireDevice): bigint {
+  let total = BigInt(d.counterEndMicroJoules ?? '0') - BigInt(d.counterStartMicroJoules ?? '0');
+  if (d.wrapCount > 0) total += BigInt(d.wrapCount) * BigInt(d.wrapRangeMicroJoules ?? '0');
+  for (const jump of d.discontinuities) total += BigInt(jump.fromMicroJoules) - BigInt(jump.toMicroJoules);
+  return total;
+}
+
+function checkPlausibility(d: WireDevice, where: Where): Finding[] {
+  const out: Finding[] = [];
+  if (d.powerLimitMilliWatts !== null) {
+    const limit = BigInt(d.powerLimitMilliWatts) * POWER_LIMIT_MARGIN;
+    // µJ = mW × ns / 10^6
+    const ceiling = (limit * (BigInt(d.coveredNanos) + SLACK_NANOS)) / 1_000_000n;
+    if (BigInt(d.energyMicroJoules) > ceiling) {
+      out.push(
+        finding(
+          'VERIFY_IMPLAUSIBLE',
+          where,
+          'energy-ceiling',
+          `${d.deviceId}: more energy than ${POWER_LIMIT_MARGIN}× its power limit allows over the covered time`,
+          {
+            expected: `<= ${ceiling}`,
+            found: d.energyMicroJoules,
+          },
+        ),
+      );
+    }
+    if (d.peakPowerMilliWatts !== null && BigInt(d.peakPowerMilliWatts) > limit) {
+      out.push(
+        finding(
+          'VERIFY_IMPLAUSIBLE',
+          where,
+          'power-ceiling',
+          `${d.deviceId}: a power reading above ${POWER_LIMIT_MARGIN}× its limit`,
+          {
+            expected: `<= ${limit}`,
+            found: d.peakPowerMilliWatts,
+          },
+        ),
+      );
+    }
+  }
+  // The residual compares counter and integrated energy over the same intervals: the integrated
+  // side it implies must be a real, non-negative part of the integrated total.
+  const impliedIntegrated = BigInt(d.comparedCounterMicroJoules) - BigInt(d.residualMicroJoules);
+  if (impliedIntegrated < 0n || impliedIntegrated > BigInt(d.integratedEnergyMicroJoules)) {
+    out.push(
+      finding(
+        'VERIFY_IMPLAUSIBLE',
+        where,
+        'residual',
+        `${d.deviceId}: the declared residual does not fit the integrated energy`,
+        {
+          expected: `0 <= compared − residual <= ${d.integratedEnergyMicroJoules}`,
+          found: impliedIntegrated,
+        },
+      ),
+    );
+  }
+  return out;
+}
+
+function checkTotals(statement: BatchStatement, where: Where): Finding[] {
+  const sums = { all: 0n, gpu: 0n, cpu: 0n, dram: 0n };
+  for (const d of statement.predicate.devices) {
+    if (d.accounting === 'overlapping') continue;
+    const energy = BigInt(d.energyMicroJoules);
+    sums.all += energy;
+    if (d.hwType === 'gpu' || d.hwType === 'cpu' || d.hwType === 'dram') sums[d.hwType] += energy;
+  }
+  const t = statement.predicate.totals;
+  const pairs: [string, bigint, string][] = [
+    ['energyMicroJoules', sums.all, t.energyMicroJoules],
+    ['gpuEnergyMicroJoules', sums.gpu, t.gpuEnergyMicroJoules],
+    ['cpuEnergyMicroJoules', sums.cpu, t.cpuEnergyMicroJoules],
+    ['dramEnergyMicroJoules', sums.dram, t.dramEnergyMicroJoules],
+  ];
+  return pairs
+    .filter(([, expected, found]) => expected !== BigInt(found))
+    .map(([name, expected, found]) =>
+      finding('VERIFY_SUM_MISMATCH', where, 'totals', `totals.${name} ≠ Σ of the additive devices`, {
+        expected,
+        found,
+      }),
+    );
+}

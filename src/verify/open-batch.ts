@@ -1,0 +1,97 @@
+import { BATCH_PAYLOAD_TYPE, type BatchStatement } from '../attest/batch-format.js';
+import { parseBatchStatement } from '../attest/batch-schema.js';
+import { hexFromBytes, utf8FromString } from '../attest/bytes.js';
+import { parseCanonicalJson } from '../attest/canonical.js';
+import { verifyDsse } from '../attest/dsse.js';
+import type { Ed25519Verify } from '../attest/ed25519.js';
+import { AttestError } from '../attest/errors.js';
+import { leafHash } from '../attest/merkle.js';
+import { sha256 } from '../attest/sha256.js';
+import { verificationErrorFromAttest } from './errors.js';
+import { type Finding, finding } from './findings.js';
+import type { Keyring } from './keyring.js';
+
+/** A batch whose envelope verified and whose statement is well formed. */
+export interface OpenedBatch {
+  readonly statement: BatchStatement;
+  readonly sequence: bigint;
+  /** SHA-256 (hex) of the payload bytes: what the next batch's `previousSha256` must be. */
+  readonly payloadSha256: string;
+  /** RFC 9162 leaf hash of the ledger line: this batch's leaf in the agent's log. */
+  readonly leafHash: Uint8Array;
+  /** Trusted keys whose signatures verified. */
+  readonly keyIds: readonly string[];
+}
+
+/**
+ * Opens one ledger line (one DSSE envelope as JSON, attacker-controlled): verifies the signature
+ * over the payload bytes BEFORE parsing them, then requires canonical JSON and a well-formed
+ * statement. Returns the batch, or the finding that stopped it.
+ */
+export function openBatchLine(
+  line: string,
+  location: string,
+  keyring: Keyring,
+  verify?: Ed25519Verify,
+): { readonly ok: true; readonly batch: OpenedBatch } | { readonly ok: false; readonly finding: Finding } {
+  const where = { sequence: null, location };
+  let envelope: unknown;
+  try {
+    envelope = JSON.parse(line);
+  } catch {
+    return {
+      ok: false,
+      finding: finding('VERIFY_MALFORMED', where, 'envelope-json', 'the line is not JSON'),
+    };
+  }
+  let payload: Uint8Array;
+  let keyIds: readonly string[];
+  let statementValue: unknown;
+  try {
+    const verified = verifyDsse(envelope, keyring.publicKeys(), {
+      expectedPayloadType: BATCH_PAYLOAD_TYPE,
+      ...(verify ? { verify } : {}),
+    });
+    payload = verified.payload;
+    keyIds = verified.keyIds;
+    statementValue = parseCanonicalJson(payload);
+  } catch (error) {
+    if (!(error instanceof AttestError)) throw error;
+    const mapped = verificationErrorFromAttest(error, { check: 'envelope' });
+    return { ok: false, finding: finding(mapped.code, where, checkName(error), error.message) };
+  }
+  const parsed = parseBatchStatement(statementValue);
+  if (!parsed.ok) {
+    const text = parsed.problems
+      .slice(0, 5)
+      .map((p) => `${p.path}: ${p.message}`)
+      .join('; ');
+    return {
+      ok: false,
+      finding: finding(
+        'VERIFY_MALFORMED',
+        where,
+        'statement-schema',
+        `statement is not batch format v1: ${text}`,
+      ),
+    };
+  }
+  const statement = parsed.statement;
+  return {
+    ok: true,
+    batch: {
+      statement,
+      sequence: BigInt(statement.predicate.sequence),
+      payloadSha256: hexFromBytes(sha256(payload)),
+      leafHash: leafHash(utf8FromString(line)),
+      keyIds,
+    },
+  };
+}
+
+function checkName(error: AttestError): string {
+  if (error.code.startsWith('ATTEST_CANONICAL')) return 'canonical-payload';
+  if (error.code === 'ATTEST_DSSE_PAYLOAD_TYPE_MISMATCH') return 'payload-type';
+  if (error.code === 'ATTEST_DSSE_MALFORMED') return 'envelope-shape';
+  return 'signature';
+}

@@ -1,0 +1,196 @@
+import { bytesFromBase64, hexFromBytes, utf8FromString } from '../attest/bytes.js';
+import type { Ed25519Verify } from '../attest/ed25519.js';
+import { leafHash } from '../attest/merkle.js';
+import { MerkleTreeBuilder } from '../attest/merkle-builder.js';
+import { checkBatch } from './batch-checks.js';
+import { checkFirst, checkLink } from './chain-checks.js';
+import { compareCheckpointRoot, openLogCheckpoint, type PendingCheckpoint } from './checkpoints.js';
+import { type Finding, finding } from './findings.js';
+import { Keyring, type VerifierKey } from './keyring.js';
+import { type OpenedBatch, openBatchLine } from './open-batch.js';
+
+export interface LedgerVerifierOptions {
+  readonly keys: readonly VerifierKey[];
+  /** Signature check; default tweetnacl. Node callers may pass the node:crypto fast path. */
+  readonly verify?: Ed25519Verify;
+  /** The ledger must start at this sequence (default 0); a later start is a gap. */
+  readonly expectFirstSequence?: bigint;
+}
+
+/** The outcome of verifying a ledger: every finding, and what was verified. */
+export interface VerificationReport {
+  readonly ok: boolean;
+  readonly batches: number;
+  readonly firstSequence: string | null;
+  readonly lastSequence: string | null;
+  readonly origin: string | null;
+  readonly simulated: boolean;
+  readonly logSize: number;
+  readonly logRootHex: string;
+  readonly checkpointsVerified: number;
+  readonly findings: readonly Finding[];
+}
+
+/**
+ * Verifies one agent's ledger, batch by batch in log order, with only trusted public keys. Pure:
+ * the caller feeds lines and checkpoint notes (from files, an API, a browser upload).
+ */
+export class LedgerVerifier {
+  private readonly keyring: Keyring;
+  private readonly verify: Ed25519Verify | undefined;
+  private readonly expectFirst: bigint;
+  private readonly findings: Finding[] = [];
+  private readonly tree = new MerkleTreeBuilder();
+  private readonly seen = new Set<bigint>();
+  private readonly checkpointTexts: { text: string; location: string }[] = [];
+  private readonly pending = new Map<number, PendingCheckpoint[]>();
+  private previous: OpenedBatch | null = null;
+  private first: OpenedBatch | null = null;
+  private batches = 0;
+  private simulated = false;
+  private checkpointsVerified = 0;
+
+  constructor(options: LedgerVerifierOptions) {
+    this.keyring = new Keyring(options.keys);
+    this.verify = options.verify;
+    this.expectFirst = options.expectFirstSequence ?? 0n;
+  }
+
+  /** Adds a signed checkpoint note; it is checked when the log reaches its size (or at finish). */
+  addCheckpoint(noteText: string, location: string): void {
+    this.checkpointTexts.push({ text: noteText, location });
+  }
+
+  /** Verifies one ledger line. Every line, valid or not, is a leaf of the log. */
+  addLine(line: string, location: string): void {
+    const opened = openBatchLine(line, location, this.keyring, this.verify);
+    if (!opened.ok) {
+      this.findings.push(opened.finding);
+      this.appendLeaf(leafHash(utf8FromString(line)));
+      return;
+    }
+    const batch = opened.batch;
+    this.batches += 1;
+    this.simulated ||= batch.statement.predicate.simulated;
+    this.findings.push(...this.checkKeyWindow(batch, location), ...checkBatch(batch.statement, location));
+    this.findings.push(
+      ...(this.previous
+        ? checkLink(this.previous, batch, location, this.seen)
+        : this.checkStart(batch, location)),
+    );
+    this.seen.add(batch.sequence);
+    this.previous = batch;
+    this.acceptAnnouncements(batch);
+    this.appendLeaf(batch.leafHash);
+  }
+
+  /** Ends verification: remaining checkpoints must not claim more batches than were read. */
+  finish(): VerificationReport {
+    this.openCheckpoints();
+    for (const [size, checkpoints] of this.pending) {
+      for (const checkpoint of checkpoints) {
+        this.findings.push(
+          finding(
+            'VERIFY_SEQUENCE_GAP',
+            { sequence: String(size - 1), location: checkpoint.location },
+            'checkpoint-size',
+            `a signed checkpoint covers ${size} batches but the ledger holds ${this.tree.size} (batches were removed from the end)`,
+            { expected: `>= ${size}`, found: this.tree.size },
+          ),
+        );
+      }
+    }
+    this.pending.clear();
+    return {
+      ok: this.findings.length === 0,
+      batches: this.batches,
+      firstSequence: this.first?.statement.predicate.sequence ?? null,
+      lastSequence: this.previous?.statement.predicate.sequence ?? null,
+      origin: this.first?.statement.predicate.origin ?? null,
+      simulated: this.simulated,
+      logSize: this.tree.size,
+      logRootHex: hexFromBytes(this.tree.root()),
+      checkpointsVerified: this.checkpointsVerified,
+      findings: this.findings,
+    };
+  }
+
+  private checkStart(batch: OpenedBatch, location: string): Finding[] {
+    this.first = batch;
+    this.openCheckpoints();
+    const out = checkFirst(batch, location);
+    if (batch.sequence !== this.expectFirst) {
+      out.push(
+        finding(
+          'VERIFY_SEQUENCE_GAP',
+          { sequence: batch.statement.predicate.sequence, location },
+          'first-sequence',
+          'the ledger does not start where expected',
+          { expected: this.expectFirst, found: batch.sequence },
+        ),
+      );
+    }
+    return out;
+  }
+
+  private checkKeyWindow(batch: OpenedBatch, location: string): Finding[] {
+    const at = BigInt(batch.statement.predicate.window.endUnixNanos);
+    if (batch.keyIds.some((keyId) => this.keyring.windowProblem(keyId, at) === null)) return [];
+    const problem = this.keyring.windowProblem(batch.keyIds[0] ?? '', at);
+    return [
+      finding(
+        'VERIFY_KEY_NOT_VALID_AT_TIME',
+        { sequence: batch.statement.predicate.sequence, location },
+        'key-window',
+        `signed by key ${batch.keyIds[0]}, which is ${problem} at the batch's end time`,
+        { found: batch.statement.predicate.window.endedAt },
+      ),
+    ];
+  }
+
+  /** Keys announced by a batch that verified under a trusted key become trusted from then on. */
+  private acceptAnnouncements(batch: OpenedBatch): void {
+    for (const event of batch.statement.predicate.events) {
+      if (event.kind !== 'key-announcement') continue;
+      const validFrom = BigInt(Date.parse(event.validFrom)) * 1_000_000n;
+      this.keyring.announce(bytesFromBase64(event.publicKeyBase64), validFrom);
+    }
+  }
+
+  /** Checkpoint signatures need the origin, known once the first batch is read. */
+  private openCheckpoints(): void {
+    const origin = this.first?.statement.predicate.origin;
+    if (origin === undefined) return;
+    for (const { text, location } of this.checkpointTexts.splice(0)) {
+      const opened = openLogCheckpoint(text, location, origin, this.keyring, this.verify);
+      if (!opened.ok) {
+        this.findings.push(opened.finding);
+        continue;
+      }
+      const { treeSize } = opened.checkpoint;
+      if (treeSize <= this.tree.size)
+        this.findings.push(
+          finding(
+            'VERIFY_MALFORMED',
+            { sequence: null, location },
+            'checkpoint-order',
+            'checkpoint read after the batches it covers; pass checkpoints before the ledger',
+          ),
+        );
+      else this.pending.set(treeSize, [...(this.pending.get(treeSize) ?? []), opened.checkpoint]);
+    }
+  }
+
+  private appendLeaf(hash: Uint8Array): void {
+    this.tree.appendLeafHash(hash);
+    const due = this.pending.get(this.tree.size);
+    if (!due) return;
+    this.pending.delete(this.tree.size);
+    const root = this.tree.root();
+    for (const checkpoint of due) {
+      const mismatch = compareCheckpointRoot(checkpoint, root);
+      if (mismatch) this.findings.push(mismatch);
+      else this.checkpointsVerified += 1;
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { WireAgent } from '../../src/attest/batch-format.js';
+import { tweetnaclSigner } from '../../src/attest/ed25519.js';
+import { Batcher } from '../../src/ledger/batcher.js';
+import { loadChainState } from '../../src/ledger/chain-state.js';
+import { CHECKPOINT_DIR } from '../../src/ledger/checkpoint-writer.js';
+import { readLedgerLines } from '../../src/ledger/reader.js';
+import { RecordLog } from '../../src/ledger/record-log.js';
+import { LedgerStore } from '../../src/ledger/store.js';
+import { Meter } from '../../src/meter/meter.js';
+import { SimulatedGpuProbe } from '../../src/probes/simulated.js';
+import { LedgerVerifier, type VerificationReport } from '../../src/verify/verifier.js';
+import { ManualClock } from './manual-clock.js';
+
+export const TEST_ORIGIN = 'wattledger/test-host';
+
+/** A deterministic signing key for tests (seed bytes 1..32). */
+export function testSigner(seedByte = 1) {
+  const seed = Uint8Array.from({ length: 32 }, (_, i) => (i + seedByte) % 256);
+  const signer = tweetnaclSigner(seed);
+  return { signer, noteSigner: { name: TEST_ORIGIN, signer } };
+}
+
+export function testAgent(keyId: string): WireAgent {
+  return {
+    hostId: 'test-host',
+    hostIdSource: 'hostname',
+    keyId,
+    softwareVersion: '0.0.0-test',
+    configSha256: '0'.repeat(64),
+    runId: 'run-1',
+  };
+}
+
+/**
+ * One daemon run in miniature: simulated GPUs on a manual clock, a meter, a batcher writing a real
+ * ledger in `dir`. `ticks` meter ticks 100 ms apart; batches every `batchIntervalMs`.
+ */
+export async function writeLedger(
+  dir: string,
+  options: {
+    ticks: number;
+    batchIntervalMs?: number;
+    checkpointEvery?: number;
+    clock?: ManualClock;
+    seedByte?: number;
+    gpus?: number;
+  },
+): Promise<{ clock: ManualClock }> {
+  const clock = options.clock ?? new ManualClock();
+  const probe = new SimulatedGpuProbe({
+    gpuCount: options.gpus ?? 2,
+    name: 'Sim',
+    idlePowerMilliWatts: 70_000,
+    maxPowerMilliWatts: 700_000,
+    seed: 3,
+    clock,
+  });
+  const inventory = await probe.open();
+  const meter = new Meter([{ probe, devices: inventory.devices, intervalMs: 100 }], {
+    clock,
+    readTimeoutMs: 1000,
+  });
+  const store = await LedgerStore.open({ dir });
+  const records = new RecordLog(await LedgerStore.open({ dir: join(dir, 'records') }));
+  const { signer, noteSigner } = testSigner(options.seedByte);
+  const state = await loadChainState(dir);
+  const batcher = new Batcher({
+    store,
+    records,
+    state,
+    signer,
+    noteSigner,
+    origin: TEST_ORIGIN,
+    agent: testAgent(signer.keyId),
+    devices: inventory.devices,
+    clock,
+    batchIntervalMs: options.batchIntervalMs ?? 1000,
+    maxRecordsPerBatch: 1000,
+    checkpointEveryBatches: options.checkpointEvery ?? 3,
+    startEvents: [],
+  });
+  meter.subscribe((tick) => batcher.onTick(tick));
+  for (let i = 0; i < options.ticks; i++) {
+    await meter.tickAll();
+    clock.advanceMillis(100);
+  }
+  await batcher.stop();
+  await store.close();
+  await records.close();
+  return { clock };
+}
+
+/** Reads a ledger's lines in order. */
+export async function ledgerLines(dir: string): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const item of readLedgerLines(dir)) if (item.kind === 'line') lines.push(item.line);
+  return lines;
+}
+
+/** Every checkpoint note in a ledger directory, oldest first. */
+export async function checkpointNotes(dir: string): Promise<string[]> {
+  const folder = join(dir, CHECKPOINT_DIR);
+  const names = (await readdir(folder).catch(() => [] as string[])).filter((n) => n.endsWith('.note')).sort();
+  return Promise.all(names.map((n) => readFile(join(folder, n), 'utf8')));
+}
+
+/** Verifies lines (and checkpoints) with the test key. */
+export function verifyLines(
+  lines: readonly string[],
+  checkpoints: readonly string[] = [],
+  seedByte = 1,
+): VerificationReport {
+  const { signer } = testSigner(seedByte);
+  const verifier = new LedgerVerifier({ keys: [{ keyId: signer.keyId, publicKey: signer.publicKey }] });
+  for (const [i, note] of checkpoints.entries()) verifier.addCheckpoint(note, `checkpoint#${i}`);
+  for (const [i, line] of lines.entries()) verifier.addLine(line, `line ${i + 1}`);
+  return verifier.finish();
+}
