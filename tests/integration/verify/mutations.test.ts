@@ -1,0 +1,239 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BATCH_PAYLOAD_TYPE } from '../../../src/attest/batch-format.js';
+import { canonicalBytes, canonicalString } from '../../../src/attest/canonical.js';
+import { signDsse } from '../../../src/attest/dsse.js';
+import { devicesDigestHex } from '../../../src/ledger/batch-builder.js';
+import { LedgerVerifier } from '../../../src/verify/verifier.js';
+import {
+  checkpointNotes,
+  ledgerLines,
+  testSigner,
+  verifyLines,
+  writeLedger,
+} from '../../helpers/ledger-fixture.js';
+import { makeTmpDir } from '../../helpers/tmp-dir.js';
+
+// A mutation suite over a real ledger written by the batcher (simulated GPUs, manual clock): every
+// way of editing, dropping, reordering, replaying or forging batches must be caught and named.
+let lines: string[];
+let checkpoints: string[];
+
+beforeAll(async () => {
+  const { dir, cleanup } = await makeTmpDir();
+  await writeLedger(dir, { ticks: 80, batchIntervalMs: 1000, checkpointEvery: 2 });
+  lines = await ledgerLines(dir);
+  checkpoints = await checkpointNotes(dir);
+  await cleanup();
+});
+
+type Statement = {
+  predicate: Record<string, unknown> & { devices: Record<string, unknown>[] };
+  subject: { digest: { sha256: string } }[];
+};
+
+function payloadOf(line: string): Statement {
+  return JSON.parse(Buffer.from(JSON.parse(line).payload, 'base64').toString('utf8')) as Statement;
+}
+
+/** Re-signs an edited statement with the genuine key: an insider rewriting its own numbers. */
+function resign(
+  line: string,
+  edit: (s: Statement) => void,
+  options: { fixSubject?: boolean; seedByte?: number } = {},
+): string {
+  const statement = payloadOf(line);
+  edit(statement);
+  if (options.fixSubject ?? true)
+    statement.subject[0]!.digest.sha256 = devicesDigestHex(statement.predicate.devices as never);
+  const { signer } = testSigner(options.seedByte ?? 1);
+  return canonicalString(signDsse(BATCH_PAYLOAD_TYPE, canonicalBytes(statement), [signer]));
+}
+
+function codes(report: ReturnType<typeof verifyLines>): string[] {
+  return [...new Set(report.findings.map((f) => f.code))];
+}
+
+describe('verifier mutation suite', () => {
+  it('raises no false alarm on the honest ledger, with its checkpoints', () => {
+    expect(lines.length).toBeGreaterThanOrEqual(8);
+    const report = verifyLines(lines, checkpoints);
+    expect(report.findings).toEqual([]);
+    expect(report.checkpointsVerified).toBe(checkpoints.length);
+  });
+
+  it.each([
+    ['payload', (e: Record<string, string>) => (e.payload = flipBase64(e.payload as string, 40))],
+    [
+      'signature',
+      (e: Record<string, string>) =>
+        ((e.signatures as unknown as { sig: string }[])[0]!.sig = flipBase64(
+          (e.signatures as unknown as { sig: string }[])[0]!.sig,
+          10,
+        )),
+    ],
+  ])('catches a flipped byte in the %s as an invalid signature', (_name, edit) => {
+    const envelope = JSON.parse(lines[3] as string);
+    edit(envelope);
+    const report = verifyLines([...lines.slice(0, 3), JSON.stringify(envelope), ...lines.slice(4)]);
+    expect(codes(report)).toContain('VERIFY_SIGNATURE_INVALID');
+    expect(report.findings[0]?.location).toBe('line 4');
+  });
+
+  it('catches a changed payloadType (covered by the PAE)', () => {
+    const envelope = JSON.parse(lines[2] as string);
+    envelope.payloadType = 'application/vnd.in-toto+jsoN';
+    expect(codes(verifyLines([...lines.slice(0, 2), JSON.stringify(envelope), ...lines.slice(3)]))).toContain(
+      'VERIFY_SIGNATURE_INVALID',
+    );
+  });
+
+  it('catches a line that is not JSON at all', () => {
+    const report = verifyLines([...lines.slice(0, 2), `${lines[2]?.slice(0, 50)}`, ...lines.slice(3)]);
+    expect(report.findings[0]).toMatchObject({ code: 'VERIFY_MALFORMED', location: 'line 3' });
+  });
+
+  it('names a dropped batch as a sequence gap with the missing range', () => {
+    const report = verifyLines([...lines.slice(0, 4), ...lines.slice(5)]);
+    expect(report.findings).toEqual([
+      expect.objectContaining({ code: 'VERIFY_SEQUENCE_GAP', sequence: '5', expected: '4', found: '5' }),
+    ]);
+  });
+
+  it('catches batches removed from the end through the signed checkpoint', () => {
+    const report = verifyLines(lines.slice(0, -1), checkpoints);
+    expect(codes(report)).toEqual(['VERIFY_SEQUENCE_GAP']);
+    expect(report.findings[0]?.check).toBe('checkpoint-size');
+  });
+
+  it('catches reordered batches', () => {
+    const swapped = [...lines];
+    [swapped[3], swapped[4]] = [swapped[4] as string, swapped[3] as string];
+    expect(codes(verifyLines(swapped))).toEqual(
+      expect.arrayContaining(['VERIFY_SEQUENCE_GAP', 'VERIFY_SEQUENCE_REORDERED']),
+    );
+  });
+
+  it('catches a replayed (duplicated) batch', () => {
+    const report = verifyLines([...lines.slice(0, 5), lines[2] as string, ...lines.slice(5)]);
+    expect(report.findings[0]).toMatchObject({ code: 'VERIFY_SEQUENCE_DUPLICATE', sequence: '2' });
+  });
+
+  it('catches a batch inserted by someone without the key', () => {
+    const forged = resign(lines[4] as string, (s) => (s.predicate.sequence = '4'), { seedByte: 99 });
+    const report = verifyLines([...lines.slice(0, 4), forged, ...lines.slice(4)]);
+    expect(codes(report)).toContain('VERIFY_UNKNOWN_KEY');
+  });
+
+  it('rejects every batch under a wrong key', () => {
+    const report = verifyLines(lines, [], 7);
+    expect(codes(report)).toEqual(['VERIFY_UNKNOWN_KEY']);
+    expect(report.findings).toHaveLength(lines.length);
+  });
+
+  it('rejects batches signed outside the key validity window', () => {
+    const { signer } = testSigner(1);
+    const verifier = new LedgerVerifier({
+      keys: [{ keyId: signer.keyId, publicKey: signer.publicKey, validUntilUnixNanos: 1n }],
+    });
+    for (const [i, line] of lines.entries()) verifier.addLine(line, `line ${i + 1}`);
+    const report = verifier.finish();
+    expect(codes(report)).toEqual(['VERIFY_KEY_NOT_VALID_AT_TIME']);
+  });
+
+  it('catches a counter rolled back, even when re-signed by the genuine key', () => {
+    const edited = resign(lines[5] as string, (s) => {
+      const device = s.predicate.devices[0] as Record<string, string>;
+      device.counterStartMicroJoules = (
+        BigInt(device.counterStartMicroJoules as string) - 5_000_000n
+      ).toString();
+    });
+    const report = verifyLines([...lines.slice(0, 5), edited]);
+    expect(codes(report)).toEqual(
+      expect.arrayContaining(['VERIFY_COUNTER_DISCONTINUITY', 'VERIFY_SUM_MISMATCH']),
+    );
+    expect(report.findings.find((f) => f.code === 'VERIFY_COUNTER_DISCONTINUITY')?.sequence).toBe('5');
+  });
+
+  it('catches broken conservation: energy that does not add up', () => {
+    const edited = resign(lines[5] as string, (s) => {
+      const device = s.predicate.devices[1] as Record<string, Record<string, string>>;
+      const attribution = device.attribution as Record<string, string>;
+      attribution.unattributedMicroJoules = (
+        BigInt(attribution.unattributedMicroJoules as string) + 1n
+      ).toString();
+    });
+    const report = verifyLines([...lines.slice(0, 5), edited]);
+    expect(report.findings).toEqual([
+      expect.objectContaining({ code: 'VERIFY_SUM_MISMATCH', check: 'conservation' }),
+    ]);
+  });
+
+  it('catches edited totals', () => {
+    const edited = resign(lines[5] as string, (s) => {
+      (s.predicate.totals as Record<string, string>).gpuEnergyMicroJoules = '1';
+    });
+    expect(verifyLines([...lines.slice(0, 5), edited]).findings[0]).toMatchObject({
+      code: 'VERIFY_SUM_MISMATCH',
+      check: 'totals',
+    });
+  });
+
+  it('catches a wrong previous-batch digest', () => {
+    const edited = resign(lines[5] as string, (s) => (s.predicate.previousSha256 = 'a'.repeat(64)));
+    expect(codes(verifyLines([...lines.slice(0, 5), edited]))).toEqual(['VERIFY_PREV_HASH_MISMATCH']);
+  });
+
+  it('catches a subject digest that does not pin the devices', () => {
+    const edited = resign(lines[5] as string, (s) => (s.subject[0]!.digest.sha256 = 'b'.repeat(64)), {
+      fixSubject: false,
+    });
+    expect(verifyLines([...lines.slice(0, 5), edited]).findings[0]).toMatchObject({
+      check: 'subject-digest',
+    });
+  });
+
+  it('catches physically implausible energy even when the arithmetic is consistent', () => {
+    const edited = resign(lines[5] as string, (s) => {
+      const d = s.predicate.devices[0] as Record<string, unknown>;
+      const bump = 10_000_000_000n; // 10 kJ in one second on a 700 W GPU
+      for (const key of ['counterEndMicroJoules', 'counterEnergyMicroJoules', 'energyMicroJoules'])
+        d[key] = (BigInt(d[key] as string) + bump).toString();
+      const a = d.attribution as Record<string, string>;
+      a.unattributedMicroJoules = (BigInt(a.unattributedMicroJoules as string) + bump).toString();
+      const t = s.predicate.totals as Record<string, string>;
+      for (const key of ['energyMicroJoules', 'gpuEnergyMicroJoules'])
+        t[key] = (BigInt(t[key] as string) + bump).toString();
+    });
+    const report = verifyLines([...lines.slice(0, 5), edited]);
+    expect(codes(report)).toContain('VERIFY_IMPLAUSIBLE');
+    expect(codes(report)).not.toContain('VERIFY_SUM_MISMATCH');
+  });
+
+  it('catches non-canonical payload bytes even under a valid signature', () => {
+    const statement = payloadOf(lines[2] as string);
+    const { signer } = testSigner(1);
+    const bytes = new TextEncoder().encode(JSON.stringify(statement, null, 1));
+    const line = canonicalString(signDsse(BATCH_PAYLOAD_TYPE, bytes, [signer]));
+    const report = verifyLines([...lines.slice(0, 2), line, ...lines.slice(3)]);
+    expect(report.findings[0]).toMatchObject({ code: 'VERIFY_NONCANONICAL_PAYLOAD', location: 'line 3' });
+    // The rejected batch leaves a hole in the chain, which is reported too.
+    expect(report.findings[1]).toMatchObject({ code: 'VERIFY_SEQUENCE_GAP', sequence: '3' });
+  });
+
+  it('catches a rewritten history under the checkpoint, even with valid signatures', () => {
+    const edited = resign(
+      lines[1] as string,
+      (s) =>
+        (s.predicate.events = [{ kind: 'agent-start', startedAt: '2026-01-01T00:00:00Z', chain: 'genesis' }]),
+    );
+    const report = verifyLines([lines[0] as string, edited, ...lines.slice(2)], checkpoints);
+    // The next batch's digest no longer matches, and the checkpoint root over both is wrong.
+    expect(codes(report).sort()).toEqual(['VERIFY_CONSISTENCY_PROOF_INVALID', 'VERIFY_PREV_HASH_MISMATCH']);
+  });
+});
+
+/** Changes one base64 character to another valid one, so the decoded bytes differ. */
+function flipBase64(text: string, index: number): string {
+  const c = text[index] === 'A' ? 'B' : 'A';
+  return text.slice(0, index) + c + text.slice(index + 1);
+}
