@@ -1,14 +1,38 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { addCommonOptions, type CommonOptions, loadContext } from './cli/common.js';
+import { KEYGEN_DESCRIPTION, runKeygen } from './cli/keygen.js';
 import { noGpuError, renderProbeJson, renderProbeText } from './cli/probe.js';
 import { buildProbeReport } from './cli/probe-report.js';
 import { runDaemon } from './cli/run.js';
 import { runWatch } from './cli/watch.js';
 import { systemClock } from './clock.js';
-import { BaseError, CliError, ConfigError, describeError } from './errors.js';
+import { BaseError } from './errors.js';
 import { readHostIdentity } from './probes/host-identity.js';
 import { VERSION } from './version.js';
+
+/** `run`'s own flags on top of the common ones. */
+interface RunOptions extends CommonOptions {
+  readonly ledgerDir?: string;
+  readonly signingKey?: string;
+  readonly batchIntervalMs?: string;
+  readonly ledger?: boolean;
+}
+
+function runFlags(options: RunOptions): Record<string, unknown> {
+  const ledger: Record<string, unknown> = {};
+  if (options.ledgerDir !== undefined) ledger.dir = options.ledgerDir;
+  if (options.batchIntervalMs !== undefined) {
+    ledger.batchIntervalMs = /^\d+$/.test(options.batchIntervalMs)
+      ? Number(options.batchIntervalMs)
+      : options.batchIntervalMs;
+  }
+  if (options.ledger === false) ledger.enabled = false;
+  return {
+    ledger,
+    ...(options.signingKey !== undefined ? { keys: { signingKeyPath: options.signingKey } } : {}),
+  };
+}
 
 /** Exit codes: 0 success, 1 the job failed (no devices, verification failed), 2 usage, config or I/O. */
 const EXIT_FAILURE = 1;
@@ -42,11 +66,35 @@ function buildProgram(): Command {
 
   addCommonOptions(program.command('run'))
     .description(
-      'run the daemon: sample GPU and host energy until SIGTERM/SIGINT, logging JSON lines to stderr',
+      'run the daemon: sample GPU and host energy, seal signed batches into the ledger, until SIGTERM/SIGINT',
     )
-    .action(async (options: CommonOptions) => {
-      const { config, logger } = await loadContext(options, process.env);
-      await runDaemon(config, systemClock, logger, shutdownSignal());
+    .option('--ledger-dir <dir>', 'ledger directory (config ledger.dir)')
+    .option(
+      '--signing-key <file>',
+      'Ed25519 private key from `wattledger keygen` (config keys.signingKeyPath)',
+    )
+    .option('--batch-interval-ms <ms>', 'seal a batch every this many ms (config ledger.batchIntervalMs)')
+    .option('--no-ledger', 'measure and log only; sign and store nothing (config ledger.enabled)')
+    .action(async (options: RunOptions) => {
+      const { config, logger } = await loadContext(options, process.env, {}, runFlags(options));
+      await runDaemon(config, systemClock, logger, shutdownSignal(), process.env.CREDENTIALS_DIRECTORY);
+    });
+
+  program
+    .command('keygen')
+    .description(KEYGEN_DESCRIPTION)
+    .requiredOption(
+      '-o, --out <file>',
+      'private key file to create (mode 0600); the public key goes to <file>.pub',
+    )
+    .option(
+      '--name <origin>',
+      'key name for checkpoints: the log origin (default: wattledger/<host id>, as the daemon uses)',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { out: string; name?: string; json?: boolean }) => {
+      const name = options.name ?? `wattledger/${(await readHostIdentity({ timeoutMs: 5000 })).hostId}`;
+      await runKeygen({ ...options, name }, process.stdout);
     });
 
   addCommonOptions(program.command('probe'))
@@ -86,20 +134,21 @@ function buildProgram(): Command {
 /** Prints an error for a person and returns the exit code it maps to. */
 function report(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
-  if (error instanceof ConfigError) {
-    process.stderr.write(`wattledger: ${error.code}: ${error.message}\n`);
-    return EXIT_USAGE;
-  }
-  if (error instanceof CliError) {
+  if (!(error instanceof BaseError)) {
     process.stderr.write(
-      `wattledger: ${error.code}: ${error.message}\n${error.hint ? `hint: ${error.hint}\n` : ''}`,
+      `wattledger: INTERNAL: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
-    return error.code === 'CLI_USAGE' || error.code === 'CLI_IO' ? EXIT_USAGE : EXIT_FAILURE;
+    return EXIT_FAILURE;
   }
-  const code = error instanceof BaseError ? '' : 'INTERNAL: ';
-  process.stderr.write(`wattledger: ${code}${describeError(error)}\n`);
-  return EXIT_FAILURE;
+  const hint = (error as { hint?: unknown }).hint;
+  process.stderr.write(
+    `wattledger: ${error.code}: ${error.message}\n${typeof hint === 'string' ? `hint: ${hint}\n` : ''}`,
+  );
+  return usageCodes.has(error.code) || /^(CONFIG|KEY)_/.test(error.code) ? EXIT_USAGE : EXIT_FAILURE;
 }
+
+/** Errors a person fixes in the command, the configuration or the file system: exit 2. */
+const usageCodes = new Set(['CLI_USAGE', 'CLI_IO', 'LEDGER_IO', 'LEDGER_LOCKED']);
 
 buildProgram()
   .parseAsync(process.argv)

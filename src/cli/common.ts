@@ -75,13 +75,11 @@ export async function loadContext(
   options: CommonOptions,
   env: NodeJS.ProcessEnv,
   commandDefaults: Record<string, unknown> = {},
+  extraFlags: Record<string, unknown> = {},
 ): Promise<LoadedConfig & { logger: Logger }> {
-  const loaded = await loadConfig({
-    file: options.config,
-    env,
-    flags: flagsFromOptions(options),
-    commandDefaults,
-  });
+  // extraFlags holds a command's own sections (run's ledger and keys); they never overlap the common ones.
+  const flags = { ...flagsFromOptions(options), ...extraFlags };
+  const loaded = await loadConfig({ file: options.config, env, flags, commandDefaults });
   const logger = createLogger(loaded.config.log.level);
   for (const warning of loaded.warnings) logger.warn({ code: 'CONFIG_UNKNOWN_KEY' }, warning);
   return { ...loaded, logger };

@@ -7,6 +7,7 @@ import { Meter } from '../meter/meter.js';
 import { closeProbes, type ProbeSelection, selectProbes } from '../probes/select.js';
 import { VERSION } from '../version.js';
 import { SIMULATED_BANNER } from './format.js';
+import { openLedger } from './ledger-wiring.js';
 
 /** How often the daemon logs a per-device energy summary. */
 const SUMMARY_INTERVAL_MS = 60_000;
@@ -21,6 +22,7 @@ export async function runDaemon(
   clock: Clock,
   logger: Logger,
   signal: AbortSignal,
+  credentialsDirectory?: string,
 ): Promise<void> {
   logger.info(
     { code: 'DAEMON_STARTING', version: VERSION, probes: config.probes.gpu, meter: config.meter },
@@ -47,6 +49,15 @@ export async function runDaemon(
       { clock, readTimeoutMs: config.meter.readTimeoutMs },
     );
     meter.subscribe(createGapLogger(logger));
+    const ledger = config.ledger.enabled
+      ? await openLedger({ config, clock, logger, devices, credentialsDirectory })
+      : null;
+    if (ledger) meter.subscribe((tick) => ledger.batcher.onTick(tick));
+    else
+      logger.warn(
+        { code: 'LEDGER_DISABLED' },
+        'ledger.enabled is false: measurements are not signed or stored',
+      );
     meter.start();
     logger.info(
       { code: 'DAEMON_RUNNING', deviceCount: devices.length },
@@ -58,6 +69,8 @@ export async function runDaemon(
     clearInterval(summary);
     logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: finishing the tick in progress');
     await meter.stop();
+    // The meter's last tick is in the window; sealing it now loses nothing that was measured.
+    await ledger?.close();
     logTotals(meter, logger, 'DAEMON_STOPPED');
   } finally {
     await closeProbes(selection);

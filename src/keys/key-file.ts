@@ -26,7 +26,8 @@ export { KeyError, type KeyErrorCode } from './trusted-keys.js';
 export const DEFAULT_CREDENTIAL_NAME = 'signing-key';
 /** A PEM Ed25519 key is ~120 bytes; anything much larger is not one. */
 const MAX_KEY_FILE_BYTES = 64 * 1024;
-const KEYGEN_HINT = 'create one with `wattledger keygen --out <file> --name <log origin>`';
+const KEYGEN_HINT =
+  'create one with `wattledger keygen --out <file>` and pass it with --signing-key (config keys.signingKeyPath), or run with --no-ledger to measure without signing';
 
 /** What {@link generateKeyFile} wrote. */
 export interface GeneratedKeyFile {

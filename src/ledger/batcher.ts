@@ -32,6 +32,8 @@ export interface BatcherOptions {
   readonly checkpointEveryBatches: number;
   /** Events for the first batch of this run (agent start, key announcement). */
   readonly startEvents: readonly WireEvent[];
+  /** Extra signers of the first batch of this run: the old key during a rotation. */
+  readonly firstBatchCosigners?: readonly Signer[];
   readonly onSealed?: (sealed: SealedBatch) => void;
   readonly onError?: (error: unknown, sequence: bigint) => void;
 }
@@ -60,6 +62,7 @@ export class Batcher {
   private nextSequence: bigint;
   private previousSha256: string | null;
   private events: readonly WireEvent[];
+  private cosigners: readonly Signer[];
   private writing: Promise<unknown> = Promise.resolve();
   private sinceCheckpoint = 0;
   private lastCheckpointSize: number;
@@ -74,6 +77,7 @@ export class Batcher {
     this.nextSequence = options.state.nextSequence;
     this.previousSha256 = options.state.previousSha256;
     this.events = options.startEvents;
+    this.cosigners = options.firstBatchCosigners ?? [];
     this.lastCheckpointSize = options.state.tree.size;
   }
 
@@ -98,14 +102,16 @@ export class Batcher {
     const windows = [...this.window.devices.values()];
     const records = this.records;
     const events = this.events;
+    const signers = [this.o.signer, ...this.cosigners];
     const carried = new Map(windows.map((w) => [w.device.id, w.counterEndMicroJoules] as const));
     this.window = new BatchWindow(this.o.devices, carried);
     this.bounds = { startUnixNanos: endUnixNanos, startMonoNanos: bounds.endMonoNanos, downtimeNanos: 0n };
     this.records = [];
     this.events = [];
+    this.cosigners = [];
     const write = async (): Promise<void> => {
       try {
-        await this.write(sequence, bounds, windows, records, events);
+        await this.write(sequence, bounds, windows, records, events, signers);
       } catch (error) {
         this.o.onError?.(error, sequence);
       }
@@ -130,6 +136,7 @@ export class Batcher {
     windows: readonly DeviceWindow[],
     records: readonly RequestRecord[],
     events: readonly WireEvent[],
+    signers: readonly Signer[],
   ): Promise<void> {
     const recordSummary = await this.o.records.appendBatch(sequence, records);
     const statement = buildBatchStatement(
@@ -150,7 +157,7 @@ export class Batcher {
       windows,
     );
     const payload = canonicalBytes(statement);
-    const line = canonicalString(signDsse(BATCH_PAYLOAD_TYPE, payload, [this.o.signer]));
+    const line = canonicalString(signDsse(BATCH_PAYLOAD_TYPE, payload, signers));
     await this.o.store.append(line);
     this.o.state.tree.appendLeafHash(leafHash(utf8FromString(line)));
     this.previousSha256 = hexFromBytes(sha256(payload));

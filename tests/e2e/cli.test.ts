@@ -49,11 +49,11 @@ describe.skipIf(skip !== undefined)('wattledger CLI', () => {
     const version = await runCli(['--version']);
     expect(version.code).toBe(0);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-    for (const command of ['run', 'probe', 'watch']) {
+    for (const command of ['run', 'probe', 'watch', 'keygen']) {
       const help = await runCli([command, '--help']);
       expect(help.code, command).toBe(0);
       expect(help.stdout).toContain(`Usage: wattledger ${command}`);
-      expect(help.stdout).toContain('--sysfs-root');
+      if (command !== 'keygen') expect(help.stdout).toContain('--sysfs-root');
     }
   });
 
@@ -102,7 +102,7 @@ describe.skipIf(skip !== undefined)('wattledger CLI', () => {
 
   it('runs the daemon, logs JSON lines, and stops cleanly on SIGTERM with its totals', async () => {
     const { args, env, state } = await fakes(1);
-    const child = startCli(['run', ...args, '--gpu-interval-ms', '50'], env);
+    const child = startCli(['run', ...args, '--gpu-interval-ms', '50', '--no-ledger'], env);
     const done = collect(child, 20_000);
     await waitForStderr(child, (text) => text.includes('DAEMON_RUNNING'));
     await new Promise((resolve) => setTimeout(resolve, 300)); // the baseline reading is taken
