@@ -81,11 +81,9 @@ volume mounts and ports. Unknown (coming-soon) keys only produce a warning in th
 {{- $ledger := default (dict) (get $cfg "ledger") }}
 {{- $_ := set $ledger "dir" (include "wattledger.ledgerDir" .) }}
 {{- $_ = set $cfg "ledger" $ledger }}
-{{- if .Values.signingKey.existingSecret }}
-{{- $keys := default (dict) (get $cfg "keys") }}
-{{- $_ = set $keys "signingKeyPath" (include "wattledger.signingKeyPath" .) }}
-{{- $_ = set $cfg "keys" $keys }}
-{{- end }}
+{{- /* The key is found through CREDENTIALS_DIRECTORY (see the DaemonSet), not keys.signingKeyPath:
+     the kubelet adds group read for fsGroup, which wattledger accepts for a credential (others may
+     not read it) but refuses for a plain key file (nobody but the owner may). */}}
 {{- if .Values.api.enabled }}
 {{- $api := default (dict) (get $cfg "api") }}
 {{- if not (hasKey $api "listen") }}

@@ -31,7 +31,7 @@ const chartDir = join(root, 'helm/wattledger');
  * it is removed before validation (the daemon only warns about it); once the schema knows it, it is
  * validated like any other key.
  */
-const COMING_SOON = ['ledger.dir', 'keys.signingKeyPath', 'api.listen'] as const;
+const COMING_SOON = ['api.listen'] as const;
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
@@ -544,8 +544,15 @@ function validateJsonSchema(schema: Json, value: unknown, path = '$'): string[] 
 /** The parts of a JSON Schema that constrain config values, for comparing two schemas. */
 function constraints(schema: unknown): unknown {
   if (!isObject(schema)) return schema;
+  // zod writes a nullable field as anyOf [X, {type: null}]; the chart writes type [X, "null"].
+  if (Array.isArray(schema.anyOf)) {
+    const parts = schema.anyOf.map((part) => constraints(part) as Json);
+    const types = parts.flatMap((part) => (Array.isArray(part.type) ? part.type : [part.type]));
+    return { ...Object.assign({}, ...parts), type: types.sort() };
+  }
   const out: Json = {};
   for (const key of ['type', 'minimum', 'maximum', 'minLength']) if (key in schema) out[key] = schema[key];
+  if (Array.isArray(out.type)) out.type = [...out.type].sort();
   if (Array.isArray(schema.enum)) out.enum = [...schema.enum].map(String).sort();
   if (isObject(schema.properties)) {
     out.properties = Object.fromEntries(
@@ -796,7 +803,8 @@ describe('helm/wattledger', () => {
       const rendered = parseStrictYaml(String(data['config.yaml']));
       expectValidDaemonConfig(rendered);
       expect(getPath(rendered, 'api.listen')).toBe('0.0.0.0:9464');
-      expect(getPath(rendered, 'keys.signingKeyPath')).toBe('/etc/wattledger/keys/signing-key');
+      // The key is found through CREDENTIALS_DIRECTORY, so fsGroup's group read is accepted.
+      expect(getPath(rendered, 'keys.signingKeyPath')).toBeUndefined();
       const container = (
         getPath(byKind('DaemonSet')[0], 'spec.template.spec.containers') as Json[]
       )[0] as Json;
