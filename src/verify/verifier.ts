@@ -4,7 +4,12 @@ import { leafHash } from '../attest/merkle.js';
 import { MerkleTreeBuilder } from '../attest/merkle-builder.js';
 import { checkBatch } from './batch-checks.js';
 import { checkFirst, checkLink } from './chain-checks.js';
-import { compareCheckpointRoot, openLogCheckpoint, type PendingCheckpoint } from './checkpoints.js';
+import {
+  compareCheckpointRoot,
+  openLogCheckpoint,
+  type PendingCheckpoint,
+  pendingCheckpoint,
+} from './checkpoints.js';
 import { type Finding, finding } from './findings.js';
 import { Keyring, type VerifierKey } from './keyring.js';
 import { type OpenedBatch, openBatchLine } from './open-batch.js';
@@ -42,7 +47,6 @@ export class LedgerVerifier {
   private readonly findings: Finding[] = [];
   private readonly tree = new MerkleTreeBuilder();
   private readonly seen = new Set<bigint>();
-  private readonly checkpointTexts: { text: string; location: string }[] = [];
   private readonly pending = new Map<number, PendingCheckpoint[]>();
   private previous: OpenedBatch | null = null;
   private first: OpenedBatch | null = null;
@@ -56,9 +60,26 @@ export class LedgerVerifier {
     this.expectFirst = options.expectFirstSequence ?? 0n;
   }
 
-  /** Adds a signed checkpoint note; it is checked when the log reaches its size (or at finish). */
+  /** Adds a signed checkpoint note (before the lines it covers); checked when the log reaches its size. */
   addCheckpoint(noteText: string, location: string): void {
-    this.checkpointTexts.push({ text: noteText, location });
+    const pending = pendingCheckpoint(noteText, location);
+    if (!pending.ok) {
+      this.findings.push(pending.finding);
+      return;
+    }
+    const { treeSize } = pending.checkpoint;
+    if (treeSize <= this.tree.size) {
+      this.findings.push(
+        finding(
+          'VERIFY_MALFORMED',
+          { sequence: null, location },
+          'checkpoint-order',
+          'checkpoint given after the batches it covers; give checkpoints before the ledger',
+        ),
+      );
+      return;
+    }
+    this.pending.set(treeSize, [...(this.pending.get(treeSize) ?? []), pending.checkpoint]);
   }
 
   /** Verifies one ledger line. Every line, valid or not, is a leaf of the log. */
@@ -86,7 +107,6 @@ export class LedgerVerifier {
 
   /** Ends verification: remaining checkpoints must not claim more batches than were read. */
   finish(): VerificationReport {
-    this.openCheckpoints();
     for (const [size, checkpoints] of this.pending) {
       for (const checkpoint of checkpoints) {
         this.findings.push(
@@ -117,7 +137,6 @@ export class LedgerVerifier {
 
   private checkStart(batch: OpenedBatch, location: string): Finding[] {
     this.first = batch;
-    this.openCheckpoints();
     const out = checkFirst(batch, location);
     if (batch.sequence !== this.expectFirst) {
       out.push(
@@ -157,39 +176,34 @@ export class LedgerVerifier {
     }
   }
 
-  /** Checkpoint signatures need the origin, known once the first batch is read. */
-  private openCheckpoints(): void {
-    const origin = this.first?.statement.predicate.origin;
-    if (origin === undefined) return;
-    for (const { text, location } of this.checkpointTexts.splice(0)) {
-      const opened = openLogCheckpoint(text, location, origin, this.keyring, this.verify);
-      if (!opened.ok) {
-        this.findings.push(opened.finding);
-        continue;
-      }
-      const { treeSize } = opened.checkpoint;
-      if (treeSize <= this.tree.size)
-        this.findings.push(
-          finding(
-            'VERIFY_MALFORMED',
-            { sequence: null, location },
-            'checkpoint-order',
-            'checkpoint read after the batches it covers; pass checkpoints before the ledger',
-          ),
-        );
-      else this.pending.set(treeSize, [...(this.pending.get(treeSize) ?? []), opened.checkpoint]);
-    }
-  }
-
   private appendLeaf(hash: Uint8Array): void {
     this.tree.appendLeafHash(hash);
     const due = this.pending.get(this.tree.size);
     if (!due) return;
     this.pending.delete(this.tree.size);
     const root = this.tree.root();
+    const origin = this.first?.statement.predicate.origin;
     for (const checkpoint of due) {
-      const mismatch = compareCheckpointRoot(checkpoint, root);
-      if (mismatch) this.findings.push(mismatch);
+      if (origin === undefined) {
+        this.findings.push(
+          finding(
+            'VERIFY_MALFORMED',
+            { sequence: null, location: checkpoint.location },
+            'checkpoint',
+            'no batch of this log could be read, so its checkpoint cannot be checked',
+          ),
+        );
+        continue;
+      }
+      const opened = openLogCheckpoint(
+        checkpoint.text,
+        checkpoint.location,
+        origin,
+        this.keyring,
+        this.verify,
+      );
+      const problem = opened.ok ? compareCheckpointRoot(checkpoint, opened.rootHex, root) : opened.finding;
+      if (problem) this.findings.push(problem);
       else this.checkpointsVerified += 1;
     }
   }

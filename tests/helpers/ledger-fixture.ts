@@ -1,12 +1,15 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { WireAgent } from '../../src/attest/batch-format.js';
+import type { WireAgent, WireEvent } from '../../src/attest/batch-format.js';
+import { base64FromBytes } from '../../src/attest/bytes.js';
 import { tweetnaclSigner } from '../../src/attest/ed25519.js';
+import { keyIdFromPublicKey } from '../../src/attest/key-id.js';
+import { rfc3339 } from '../../src/clock.js';
 import { Batcher } from '../../src/ledger/batcher.js';
 import { loadChainState } from '../../src/ledger/chain-state.js';
 import { CHECKPOINT_DIR } from '../../src/ledger/checkpoint-writer.js';
 import { readLedgerLines } from '../../src/ledger/reader.js';
-import { RecordLog } from '../../src/ledger/record-log.js';
+import { RecordLog, type RequestRecord } from '../../src/ledger/record-log.js';
 import { LedgerStore } from '../../src/ledger/store.js';
 import { Meter } from '../../src/meter/meter.js';
 import { SimulatedGpuProbe } from '../../src/probes/simulated.js';
@@ -46,6 +49,11 @@ export async function writeLedger(
     clock?: ManualClock;
     seedByte?: number;
     gpus?: number;
+    /** Request records to add (through `batcher.addRecord`) just before meter tick `tick`. */
+    records?: (tick: number) => readonly RequestRecord[];
+    /** Key rotation: the old key's seed byte; the first batch is cosigned by it and announces the new key. */
+    rotateFromSeedByte?: number;
+    maxSegmentBytes?: number;
   },
 ): Promise<{ clock: ManualClock }> {
   const clock = options.clock ?? new ManualClock();
@@ -62,7 +70,10 @@ export async function writeLedger(
     clock,
     readTimeoutMs: 1000,
   });
-  const store = await LedgerStore.open({ dir });
+  const store = await LedgerStore.open({
+    dir,
+    ...(options.maxSegmentBytes ? { maxSegmentBytes: options.maxSegmentBytes } : {}),
+  });
   const records = new RecordLog(await LedgerStore.open({ dir: join(dir, 'records') }));
   const { signer, noteSigner } = testSigner(options.seedByte);
   const state = await loadChainState(dir);
@@ -79,10 +90,14 @@ export async function writeLedger(
     batchIntervalMs: options.batchIntervalMs ?? 1000,
     maxRecordsPerBatch: 1000,
     checkpointEveryBatches: options.checkpointEvery ?? 3,
-    startEvents: [],
+    startEvents: options.rotateFromSeedByte === undefined ? [] : [announce(signer.publicKey, clock)],
+    ...(options.rotateFromSeedByte === undefined
+      ? {}
+      : { firstBatchCosigners: [testSigner(options.rotateFromSeedByte).signer] }),
   });
   meter.subscribe((tick) => batcher.onTick(tick));
   for (let i = 0; i < options.ticks; i++) {
+    for (const record of options.records?.(i) ?? []) batcher.addRecord(record);
     await meter.tickAll();
     clock.advanceMillis(100);
   }
@@ -90,6 +105,15 @@ export async function writeLedger(
   await store.close();
   await records.close();
   return { clock };
+}
+
+function announce(publicKey: Uint8Array, clock: ManualClock): WireEvent {
+  return {
+    kind: 'key-announcement',
+    keyId: keyIdFromPublicKey(publicKey),
+    publicKeyBase64: base64FromBytes(publicKey),
+    validFrom: rfc3339(clock.wallUnixNanos()),
+  };
 }
 
 /** Reads a ledger's lines in order. */
