@@ -1,15 +1,26 @@
 #!/usr/bin/env node
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { addCommonOptions, type CommonOptions, loadContext } from './cli/common.js';
 import { KEYGEN_DESCRIPTION, runKeygen } from './cli/keygen.js';
 import { noGpuError, renderProbeJson, renderProbeText } from './cli/probe.js';
 import { buildProbeReport } from './cli/probe-report.js';
 import { runDaemon } from './cli/run.js';
+import { runVerify, VERIFY_DESCRIPTION } from './cli/verify.js';
 import { runWatch } from './cli/watch.js';
 import { systemClock } from './clock.js';
 import { BaseError } from './errors.js';
 import { readHostIdentity } from './probes/host-identity.js';
 import { VERSION } from './version.js';
+
+interface VerifyCliOptions {
+  readonly key?: string[];
+  readonly trustedKeys?: string;
+  readonly checkpoint?: string[];
+  readonly json?: boolean;
+  readonly progress?: boolean;
+  readonly fromSequence?: string;
+  readonly engine?: 'node' | 'tweetnacl';
+}
 
 /** `run`'s own flags on top of the common ones. */
 interface RunOptions extends CommonOptions {
@@ -97,6 +108,39 @@ function buildProgram(): Command {
       await runKeygen({ ...options, name }, process.stdout);
     });
 
+  program
+    .command('verify')
+    .description(VERIFY_DESCRIPTION)
+    .argument('<paths...>', 'a ledger directory, or ledger-NNNNNN.jsonl segments and checkpoint .note files')
+    .option(
+      '-k, --key <key...>',
+      'trusted public key: raw base64, PEM, C2SP verifier key, or a file holding one',
+    )
+    .option('--trusted-keys <file>', 'trusted-keys JSON with validity windows (as printed by keygen)')
+    .option('--checkpoint <file...>', 'extra signed checkpoint notes')
+    .option('--json', 'print the report as JSON')
+    .option('--progress', 'show progress on stderr (default: when stderr is a terminal)')
+    .option('--no-progress', 'never show progress')
+    .option('--from-sequence <n>', 'the ledger starts at this batch (verifying a tail)')
+    .addOption(
+      new Option('--engine <engine>', 'signature engine').choices(['node', 'tweetnacl']).default('node'),
+    )
+    .action(async (paths: string[], options: VerifyCliOptions) => {
+      process.exitCode = await runVerify(
+        {
+          paths,
+          keys: options.key ?? [],
+          trustedKeysFile: options.trustedKeys,
+          checkpoints: options.checkpoint,
+          json: options.json,
+          progress: options.progress,
+          fromSequence: options.fromSequence,
+          engine: options.engine,
+        },
+        { stdout: process.stdout, stderr: process.stderr },
+      );
+    });
+
   addCommonOptions(program.command('probe'))
     .description(
       'show what this host has: each probe, why any was skipped, the devices found and two readings',
@@ -153,6 +197,6 @@ const usageCodes = new Set(['CLI_USAGE', 'CLI_IO', 'LEDGER_IO', 'LEDGER_LOCKED']
 buildProgram()
   .parseAsync(process.argv)
   .then(
-    () => process.exit(0),
+    () => process.exit(process.exitCode ?? 0),
     (error: unknown) => process.exit(report(error)),
   );
