@@ -4,10 +4,17 @@ import { addCommonOptions, type CommonOptions, loadContext } from './cli/common.
 import { KEYGEN_DESCRIPTION, runKeygen } from './cli/keygen.js';
 import { noGpuError, renderProbeJson, renderProbeText } from './cli/probe.js';
 import { buildProbeReport } from './cli/probe-report.js';
+import {
+  RECEIPT_DESCRIPTION,
+  runReceipt,
+  runVerifyReceipt,
+  VERIFY_RECEIPT_DESCRIPTION,
+} from './cli/receipt.js';
 import { runDaemon } from './cli/run.js';
 import { runVerify, VERIFY_DESCRIPTION } from './cli/verify.js';
 import { runWatch } from './cli/watch.js';
 import { systemClock } from './clock.js';
+import { loadConfig } from './config/load.js';
 import { BaseError } from './errors.js';
 import { readHostIdentity } from './probes/host-identity.js';
 import { VERSION } from './version.js';
@@ -137,6 +144,41 @@ function buildProgram(): Command {
           fromSequence: options.fromSequence,
           engine: options.engine,
         },
+        { stdout: process.stdout, stderr: process.stderr },
+      );
+    });
+
+  program
+    .command('receipt')
+    .description(RECEIPT_DESCRIPTION)
+    .argument('<request-id>', 'the request id (returned to clients in the x-wattledger-request-id header)')
+    .option('-c, --config <file>', 'configuration file, for ledger.dir')
+    .option('--ledger-dir <dir>', 'ledger directory (config ledger.dir)')
+    .option('-o, --out <file>', 'write the receipt here (never overwritten) instead of stdout')
+    .action(async (requestId: string, options: { config?: string; ledgerDir?: string; out?: string }) => {
+      const { config } = await loadConfig({
+        file: options.config,
+        env: process.env,
+        flags: options.ledgerDir ? { ledger: { dir: options.ledgerDir } } : {},
+      });
+      process.exitCode = await runReceipt(
+        { requestId, ledgerDir: config.ledger.dir, out: options.out },
+        { stdout: process.stdout, stderr: process.stderr },
+      );
+    });
+
+  program
+    .command('verify-receipt')
+    .description(VERIFY_RECEIPT_DESCRIPTION)
+    .argument('<file>', 'a receipt written by `wattledger receipt`')
+    .option(
+      '-k, --key <key...>',
+      'trusted public key in any form, or a file holding one or a trusted-keys document',
+    )
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, options: { key?: string[]; json?: boolean }) => {
+      process.exitCode = await runVerifyReceipt(
+        { file, keys: options.key ?? [], json: options.json },
         { stdout: process.stdout, stderr: process.stderr },
       );
     });

@@ -1,0 +1,170 @@
+import { open, readFile, stat } from 'node:fs/promises';
+import { createNodeEd25519Verify } from '../attest/ed25519-node.js';
+import { BaseError, CliError, describeError } from '../errors.js';
+import { parseTrustedKeys, type TrustedKey, trustedKeyFromText } from '../keys/trusted-keys.js';
+import { buildReceipt, ReceiptError } from '../ledger/receipt-builder.js';
+import { finding } from '../verify/findings.js';
+import { type ReceiptReport, unreadableReceiptReport, verifyReceipt } from '../verify/receipt.js';
+import { SIMULATED_BANNER } from './format.js';
+
+/** One-line description of `wattledger receipt` for the command's help. */
+export const RECEIPT_DESCRIPTION =
+  'cut the receipt of one request (its record, the signed batch, two inclusion proofs and the checkpoint), verifiable offline with only the public key';
+
+/** One-line description of `wattledger verify-receipt` for the command's help. */
+export const VERIFY_RECEIPT_DESCRIPTION =
+  'verify a request receipt offline with trusted public keys; exit 0 verified, 1 failed, 2 usage';
+
+/** Where a command writes: its result to stdout, messages for a person to stderr. */
+export interface ReceiptIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+}
+
+/** Options of `wattledger receipt`. */
+export interface ReceiptOptions {
+  readonly requestId: string;
+  readonly ledgerDir: string;
+  /** File to create (0644, never overwritten); stdout when absent. */
+  readonly out?: string | undefined;
+}
+
+/** Options of `wattledger verify-receipt`. */
+export interface VerifyReceiptCliOptions {
+  readonly file: string;
+  /** Each a public key in any form (raw base64, hex, PEM, C2SP vkey), or a file holding one or a trusted-keys document. */
+  readonly keys: readonly string[];
+  readonly json?: boolean | undefined;
+}
+
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+/** Largest receipt file read: a 16 MiB batch payload in base64 plus proofs and the note. */
+const RECEIPT_MAX_FILE_BYTES = 32 * 1024 * 1024;
+
+function printError(io: ReceiptIo, error: unknown): void {
+  const hint = (error as { hint?: unknown }).hint;
+  io.stderr.write(
+    `wattledger: ${describeError(error)}\n${typeof hint === 'string' ? `hint: ${hint}\n` : ''}`,
+  );
+}
+
+/**
+ * `wattledger receipt`: builds the receipt of `requestId` from the ledger and writes it as JSON
+ * to `out` (created 0644, refusing to overwrite) or stdout. Returns 0 written, 1 when no receipt
+ * can be cut (not found, not yet checkpointed, inconsistent ledger), 2 for usage or I/O errors.
+ */
+export async function runReceipt(options: ReceiptOptions, io: ReceiptIo): Promise<number> {
+  if (options.requestId.length === 0) {
+    io.stderr.write('wattledger: CLI_USAGE: the request id is empty\n');
+    return EXIT_USAGE;
+  }
+  let text: string;
+  try {
+    const receipt = await buildReceipt(options.ledgerDir, options.requestId);
+    text = `${JSON.stringify(receipt, null, 2)}\n`;
+  } catch (error) {
+    if (!(error instanceof BaseError)) throw error;
+    printError(io, error);
+    return error instanceof ReceiptError ? EXIT_FAILED : EXIT_USAGE;
+  }
+  if (options.out === undefined) {
+    io.stdout.write(text);
+    return EXIT_OK;
+  }
+  try {
+    await writeNewFile(options.out, text);
+  } catch (error) {
+    const exists = (error as NodeJS.ErrnoException).code === 'EEXIST';
+    const reason = exists ? 'it exists; refusing to overwrite' : describeError(error);
+    io.stderr.write(`wattledger: CLI_IO: cannot write ${options.out}: ${reason}\n`);
+    return EXIT_USAGE;
+  }
+  io.stderr.write(`wrote the receipt of request ${options.requestId} to ${options.out}\n`);
+  return EXIT_OK;
+}
+
+async function writeNewFile(path: string, text: string): Promise<void> {
+  // 'wx' fails on an existing file; chmod undoes a restrictive umask: a receipt is public.
+  const handle = await open(path, 'wx', 0o644);
+  try {
+    await handle.writeFile(text, 'utf8');
+    await handle.chmod(0o644);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * `wattledger verify-receipt`: verifies a receipt file with the given keys and prints the
+ * report (text, or JSON with `json`). Returns 0 verified, 1 failed, 2 usage (no key, a bad key,
+ * an unreadable file).
+ */
+export async function runVerifyReceipt(options: VerifyReceiptCliOptions, io: ReceiptIo): Promise<number> {
+  let keys: TrustedKey[];
+  let text: string;
+  try {
+    if (options.keys.length === 0)
+      throw new CliError('CLI_USAGE', 'give at least one trusted public key with --key');
+    keys = (await Promise.all(options.keys.map(keysFromArgument))).flat();
+    text = await readReceiptFile(options.file);
+  } catch (error) {
+    printError(io, error);
+    return EXIT_USAGE;
+  }
+  const report = verifyText(text, keys);
+  io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+  return report.ok ? EXIT_OK : EXIT_FAILED;
+}
+
+/** A `--key` value: key text itself, else a file holding a key or a trusted-keys document. */
+async function keysFromArgument(value: string): Promise<TrustedKey[]> {
+  try {
+    return [trustedKeyFromText(value)];
+  } catch (error) {
+    const text = await readFile(value, 'utf8').catch(() => null);
+    if (text === null) throw error; // neither a key nor a readable file: the key error says why
+    return text.trimStart().startsWith('{') ? parseTrustedKeys(text) : [trustedKeyFromText(text.trim())];
+  }
+}
+
+async function readReceiptFile(path: string): Promise<string> {
+  const info = await stat(path);
+  if (info.size > RECEIPT_MAX_FILE_BYTES)
+    throw new CliError('CLI_IO', `${path} is over ${RECEIPT_MAX_FILE_BYTES} bytes, too large for a receipt`);
+  return readFile(path, 'utf8');
+}
+
+function verifyText(text: string, keys: readonly TrustedKey[]): ReceiptReport {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    const where = { sequence: null, location: 'receipt' };
+    return unreadableReceiptReport([
+      finding('VERIFY_MALFORMED', where, 'receipt-json', 'the file is not JSON'),
+    ]);
+  }
+  return verifyReceipt(value, keys, { verify: createNodeEd25519Verify() });
+}
+
+function renderReport(report: ReceiptReport): string {
+  const lines: string[] = [];
+  if (report.ok) {
+    lines.push(`VERIFIED: request ${report.requestId} is in batch ${report.sequence} of ${report.origin}`);
+    if (report.simulated) lines.push(SIMULATED_BANNER);
+    lines.push(`record: ${JSON.stringify(report.record)}`);
+  } else {
+    lines.push(`FAILED: the receipt of request ${report.requestId ?? '(unreadable)'} does not verify`);
+    for (const f of report.findings) {
+      const values =
+        f.expected !== undefined || f.found !== undefined
+          ? ` (expected ${f.expected ?? '-'}, found ${f.found ?? '-'})`
+          : '';
+      lines.push(`  ${f.code} [${f.check}] ${f.location}: ${f.message}${values}`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

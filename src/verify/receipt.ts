@@ -1,0 +1,312 @@
+import { z } from 'zod';
+import { bytesFromHex, constantTimeEqual, hexFromBytes, utf8FromString } from '../attest/bytes.js';
+import { canonicalBytes, canonicalString } from '../attest/canonical.js';
+import { type Checkpoint, openCheckpoint, parseCheckpoint } from '../attest/checkpoint.js';
+import { DSSE_MAX_PAYLOAD_BYTES, DSSE_MAX_SIGNATURES, type DsseEnvelope } from '../attest/dsse.js';
+import type { Ed25519Verify } from '../attest/ed25519.js';
+import { AttestError } from '../attest/errors.js';
+import { leafHash, rootFromInclusionProof } from '../attest/merkle.js';
+import { NOTE_MAX_BYTES, parseNote } from '../attest/note.js';
+import { noteKeysFor } from './checkpoints.js';
+import { verificationErrorFromAttest } from './errors.js';
+import { type Finding, finding } from './findings.js';
+import { Keyring, type VerifierKey } from './keyring.js';
+import { type OpenedBatch, openBatchLine } from './open-batch.js';
+
+/**
+ * Receipt format v1: everything needed to prove, offline and with only the agent's public key,
+ * that one request record was sealed into a signed batch that is part of a checkpointed log
+ * (DESIGN.md §6; the same idea as c2sp.org/tlog-proof, carried as JSON with two proofs):
+ *
+ *     { "receiptVersion": 1, "requestId": "...",
+ *       "record": {...}, "recordIndex": 3, "recordProof": ["<hex>", ...],
+ *       "batch": { DSSE envelope: exactly the ledger line, parsed }, "batchIndex": 17,
+ *       "batchProof": ["<hex>", ...], "checkpoint": "<C2SP signed note, verbatim>" }
+ *
+ * `recordProof` is the RFC 9162 inclusion proof of `leafHash(JCS(record))` in the batch's record
+ * tree of `requests.count` leaves; `batchProof` that of `leafHash(UTF-8 of JCS(batch))` in the
+ * agent's log at the checkpoint's size. Proof hashes are lowercase hex, leaf's sibling first.
+ * PURE: no `node:` imports; this module is part of the browser-safe verifier.
+ */
+
+/** The only receipt format version this verifier reads. */
+export const RECEIPT_VERSION = 1;
+/** Most hashes in one proof: a tree below 2^53 leaves needs at most 53. */
+export const RECEIPT_MAX_PROOF_HASHES = 64;
+/** Largest record accepted, as canonical JSON bytes. */
+export const RECEIPT_MAX_RECORD_BYTES = 64 * 1024;
+/** Longest request id accepted. */
+export const RECEIPT_MAX_REQUEST_ID_LENGTH = 1024;
+
+/** A request record: canonical-JSON object with a `requestId` (the attribution step defines the rest). */
+export interface ReceiptRecord {
+  readonly requestId: string;
+  readonly [field: string]: unknown;
+}
+
+/** A receipt, format v1 (see the module comment). */
+export interface Receipt {
+  readonly receiptVersion: 1;
+  readonly requestId: string;
+  readonly record: ReceiptRecord;
+  readonly recordIndex: number;
+  readonly recordProof: readonly string[];
+  readonly batch: DsseEnvelope;
+  readonly batchIndex: number;
+  readonly batchProof: readonly string[];
+  readonly checkpoint: string;
+}
+
+/** Options of {@link verifyReceipt}. */
+export interface VerifyReceiptOptions {
+  /** Signature check; default tweetnacl. Node callers may pass the node:crypto fast path. */
+  readonly verify?: Ed25519Verify;
+  /** Sequence of the log's first batch (default 0): then `batchIndex` must equal sequence − this. */
+  readonly expectFirstSequence?: bigint;
+}
+
+/**
+ * The outcome. `record` is what the receipt claims (null when unreadable): trust it only when
+ * `ok`. `sequence` and `origin` are known once the batch envelope verified.
+ */
+export interface ReceiptReport {
+  readonly ok: boolean;
+  readonly requestId: string | null;
+  readonly sequence: string | null;
+  readonly origin: string | null;
+  /** True when the batch measured simulated devices: then the record measures nothing real. */
+  readonly simulated: boolean;
+  readonly findings: readonly Finding[];
+  readonly record: ReceiptRecord | null;
+}
+
+const hash = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
+const proof = z.array(hash).max(RECEIPT_MAX_PROOF_HASHES);
+const index = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const envelope = z.strictObject({
+  payloadType: z.string().max(256),
+  payload: z.string().max(Math.ceil(DSSE_MAX_PAYLOAD_BYTES / 3) * 4),
+  signatures: z
+    .array(z.strictObject({ keyid: z.string().max(256).optional(), sig: z.string().max(256) }))
+    .min(1)
+    .max(DSSE_MAX_SIGNATURES),
+});
+const receiptSchema = z.strictObject({
+  receiptVersion: z.literal(RECEIPT_VERSION),
+  requestId: z.string().min(1).max(RECEIPT_MAX_REQUEST_ID_LENGTH),
+  record: z.looseObject({ requestId: z.string().min(1).max(RECEIPT_MAX_REQUEST_ID_LENGTH) }),
+  recordIndex: index,
+  recordProof: proof,
+  batch: envelope,
+  batchIndex: index,
+  batchProof: proof,
+  checkpoint: z.string().min(1).max(NOTE_MAX_BYTES),
+});
+
+/** Locations named in findings. */
+const AT = {
+  receipt: 'receipt',
+  record: 'receipt.record',
+  batch: 'receipt.batch',
+  checkpoint: 'receipt.checkpoint',
+};
+
+/**
+ * Verifies a receipt (attacker-controlled, any JSON value) with trusted public keys only. Each
+ * failed check is a named finding: shape (`VERIFY_MALFORMED`); the batch envelope's signature,
+ * checked before its payload is parsed; the record's id; the record's inclusion in the batch's
+ * record root and the batch's inclusion in the checkpoint root (`VERIFY_INCLUSION_PROOF_INVALID`,
+ * checks `record-inclusion` / `batch-inclusion`); the checkpoint's origin and signature under
+ * key name = the batch's origin; the signing key's validity window; and `batchIndex` against
+ * the signed sequence. Checks after a failed envelope are skipped: they all rest on it.
+ */
+export function verifyReceipt(
+  receipt: unknown,
+  keys: readonly VerifierKey[],
+  options: VerifyReceiptOptions = {},
+): ReceiptReport {
+  const parsed = receiptSchema.safeParse(receipt);
+  if (!parsed.success) return unreadableReceiptReport([shapeFinding(parsed.error.issues)]);
+  const r = parsed.data as Receipt;
+  const keyring = new Keyring(keys);
+  // The ledger line is the canonical JSON of the envelope, so this reproduces its exact bytes.
+  const opened = openBatchLine(canonicalString(r.batch), AT.batch, keyring, options.verify);
+  const base = { ...unreadableReceiptReport(), requestId: r.requestId, record: r.record };
+  if (!opened.ok) return { ...base, findings: [opened.finding] };
+  const batch = opened.batch;
+  const findings = [
+    ...checkRecord(r, batch),
+    ...checkKeyWindow(batch, keyring),
+    ...checkLog(r, batch, keyring, options),
+  ];
+  const { origin, sequence, simulated } = batch.statement.predicate;
+  return { ...base, ok: findings.length === 0, sequence, origin, simulated, findings };
+}
+
+function shapeFinding(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Finding {
+  const text = issues.slice(0, 5).map((i) => `$.${i.path.map(String).join('.')}: ${i.message}`);
+  return finding(
+    'VERIFY_MALFORMED',
+    { sequence: null, location: AT.receipt },
+    'receipt-shape',
+    text.join('; '),
+  );
+}
+
+/** The report of a receipt that did not get far enough to name its batch. */
+export function unreadableReceiptReport(findings: readonly Finding[] = []): ReceiptReport {
+  const none = { requestId: null, sequence: null, origin: null, record: null };
+  return { ok: false, ...none, simulated: false, findings };
+}
+
+function where(batch: OpenedBatch, location: string): { sequence: string; location: string } {
+  return { sequence: batch.statement.predicate.sequence, location };
+}
+
+/** The record is the one asked about, is canonical JSON, and is a leaf of the batch's record tree. */
+function checkRecord(r: Receipt, batch: OpenedBatch): Finding[] {
+  const at = where(batch, AT.record);
+  const values = { expected: r.requestId, found: r.record.requestId };
+  const out =
+    r.record.requestId === r.requestId
+      ? []
+      : [finding('VERIFY_MALFORMED', at, 'request-id', 'the record is of another request', values)];
+  let bytes: Uint8Array;
+  try {
+    bytes = canonicalBytes(r.record);
+  } catch (error) {
+    if (!(error instanceof AttestError)) throw error;
+    return [
+      ...out,
+      finding('VERIFY_MALFORMED', at, 'record-json', `record is not signable JSON: ${error.message}`),
+    ];
+  }
+  if (bytes.length > RECEIPT_MAX_RECORD_BYTES)
+    return [
+      ...out,
+      finding('VERIFY_MALFORMED', at, 'record-size', 'record is too large', { found: bytes.length }),
+    ];
+  const { count, merkleRootSha256 } = batch.statement.predicate.requests;
+  const claim = { leafIndex: r.recordIndex, treeSize: count, leaf: leafHash(bytes), proof: r.recordProof };
+  const mismatch = proofFinding(claim, bytesFromHex(merkleRootSha256), at, 'record-inclusion');
+  return mismatch ? [...out, mismatch] : out;
+}
+
+/** Mirrors the ledger verifier: some signing key must be valid at the batch's end time. */
+function checkKeyWindow(batch: OpenedBatch, keyring: Keyring): Finding[] {
+  const { endUnixNanos, endedAt } = batch.statement.predicate.window;
+  const at = BigInt(endUnixNanos);
+  if (batch.keyIds.some((keyId) => keyring.windowProblem(keyId, at) === null)) return [];
+  const problem = keyring.windowProblem(batch.keyIds[0] ?? '', at);
+  const message = `signed by key ${batch.keyIds[0]}, which is ${problem} at the batch's end time`;
+  return [
+    finding('VERIFY_KEY_NOT_VALID_AT_TIME', where(batch, AT.batch), 'key-window', message, {
+      found: endedAt,
+    }),
+  ];
+}
+
+/** The checkpoint is the batch's log's, verifies, and its root includes the batch at `batchIndex`. */
+function checkLog(
+  r: Receipt,
+  batch: OpenedBatch,
+  keyring: Keyring,
+  options: VerifyReceiptOptions,
+): Finding[] {
+  const opened = openTrustedCheckpoint(r.checkpoint, batch, keyring, options.verify);
+  if ('findings' in opened) return opened.findings;
+  const at = where(batch, AT.batch);
+  const claim = {
+    leafIndex: r.batchIndex,
+    treeSize: opened.treeSize,
+    leaf: batch.leafHash,
+    proof: r.batchProof,
+  };
+  const out = [proofFinding(claim, opened.rootHash, at, 'batch-inclusion')].filter((f) => f !== null);
+  // Line index = leaf index, and sequences count up by one from the log's first batch, so in a
+  // log that starts at 0 a batch's leaf index is its sequence; anything else shows the batch at
+  // another position (a replayed copy, or a reordered log).
+  const expected = batch.sequence - (options.expectFirstSequence ?? 0n);
+  if (BigInt(r.batchIndex) !== expected) {
+    const message = 'batchIndex is not the position of the signed sequence';
+    out.push(
+      finding('VERIFY_SEQUENCE_REORDERED', at, 'batch-index', message, { expected, found: r.batchIndex }),
+    );
+  }
+  return out;
+}
+
+/**
+ * The checkpoint, verified under key name = the batch's origin with every trusted key; or why
+ * not. Its origin is read before the signature only to name that problem: a checkpoint of
+ * another log would otherwise surface as "no trusted key signed it".
+ */
+function openTrustedCheckpoint(
+  note: string,
+  batch: OpenedBatch,
+  keyring: Keyring,
+  verify: Ed25519Verify | undefined,
+): Checkpoint | { findings: Finding[] } {
+  const origin = batch.statement.predicate.origin;
+  const at = where(batch, AT.checkpoint);
+  const claimed = claimedOrigin(note);
+  if (claimed !== null && claimed !== origin) {
+    const values = { expected: origin, found: claimed };
+    return {
+      findings: [
+        finding('VERIFY_ORIGIN_MISMATCH', at, 'checkpoint-origin', 'a checkpoint of another log', values),
+      ],
+    };
+  }
+  try {
+    const options = { expectedOrigin: origin, ...(verify ? { verify } : {}) };
+    return openCheckpoint(utf8FromString(note), noteKeysFor(origin, keyring), options).checkpoint;
+  } catch (error) {
+    if (!(error instanceof AttestError)) throw error;
+    const { code } = verificationErrorFromAttest(error, { check: 'checkpoint' });
+    return { findings: [finding(code, at, 'checkpoint', error.message)] };
+  }
+}
+
+function claimedOrigin(note: string): string | null {
+  try {
+    return parseCheckpoint(parseNote(utf8FromString(note)).text).origin;
+  } catch (error) {
+    if (error instanceof AttestError) return null;
+    throw error;
+  }
+}
+
+interface InclusionClaim {
+  readonly leafIndex: number;
+  readonly treeSize: number;
+  readonly leaf: Uint8Array;
+  readonly proof: readonly string[];
+}
+
+/** Null when the proof leads from the leaf to `root`; else the finding that says how it fails. */
+function proofFinding(
+  claim: InclusionClaim,
+  root: Uint8Array,
+  at: { sequence: string; location: string },
+  check: string,
+): Finding | null {
+  const sizes = `leaf ${claim.leafIndex} of ${claim.treeSize}`;
+  let computed: Uint8Array;
+  try {
+    const hashes = claim.proof.map((h) => bytesFromHex(h));
+    computed = rootFromInclusionProof(claim.leafIndex, claim.treeSize, claim.leaf, hashes);
+  } catch (error) {
+    if (!(error instanceof AttestError)) throw error;
+    return finding('VERIFY_INCLUSION_PROOF_INVALID', at, check, `${error.message} (${sizes})`);
+  }
+  if (constantTimeEqual(computed, root)) return null;
+  const values = { expected: hexFromBytes(root), found: hexFromBytes(computed) };
+  return finding(
+    'VERIFY_INCLUSION_PROOF_INVALID',
+    at,
+    check,
+    `the proof of ${sizes} misses the root`,
+    values,
+  );
+}
