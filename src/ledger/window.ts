@@ -96,12 +96,13 @@ export class BatchWindow {
       window.peakPowerMilliWatts = Math.max(window.peakPowerMilliWatts ?? 0, interval.powerMilliWatts);
     }
     if (interval.energyMicroJoules === null) {
-      recordGap(window, interval, false);
+      recordGap(window, interval, false, false);
       // A reset with nothing to fall back on still moves the counter chain.
       if (interval.counterEndMicroJoules !== null) this.followCounter(window, interval);
       return;
     }
-    if (interval.gap) recordGap(window, interval, true);
+    // A counter reset or an implausible jump: the energy is integrated power, not the counter's.
+    if (interval.gap) recordGap(window, interval, false, true);
     else if (interval.bridgedGapNanos > 0n) markBridged(window);
     this.addEnergy(window, interval);
   }
@@ -168,6 +169,7 @@ function joinCarriedCounter(window: DeviceWindow, start: MicroJoules, downtimeNa
     window.counterEnergyMicroJoules += energy;
     window.energyMicroJoules += energy;
     window.coveredNanos += downtimeNanos;
+    window.gapNanos += downtimeNanos;
     window.gapCount += 1;
     window.gaps.push({
       reason: 'agent-downtime',
@@ -218,19 +220,28 @@ function emptyWindow(device: DeviceInfo, carried: MicroJoules | null): DeviceWin
   };
 }
 
-function recordGap(window: DeviceWindow, interval: DeviceInterval, hasEnergy: boolean): void {
+/**
+ * Lists a gap. `bridged` starts false; it turns true when reads resume and the counter's delta
+ * covers it. `gapNanos` counts the time without a reading (failed reads, downtime), bridged or not;
+ * an interval with a counter problem still had a reading and energy from integrated power.
+ */
+function recordGap(
+  window: DeviceWindow,
+  interval: DeviceInterval,
+  bridged: boolean,
+  hadReading: boolean,
+): void {
   const reason = interval.gap?.reason ?? 'read-failed';
   const durationNanos = interval.endMonoNanos - interval.startMonoNanos;
   window.gapCount += 1;
-  if (!hasEnergy) window.gapNanos += durationNanos;
+  if (!hadReading) window.gapNanos += durationNanos;
   if (window.gaps.length >= MAX_LISTED_GAPS) return;
   window.gaps.push({
     reason,
     startMonoNanos: interval.startMonoNanos,
     endMonoNanos: interval.endMonoNanos,
     durationNanos,
-    // A counter device's failed interval is bridged once reads resume; decided when they do.
-    bridged: hasEnergy,
+    bridged,
     ...(interval.gap?.code ? { code: interval.gap.code } : {}),
   });
 }

@@ -1,7 +1,7 @@
-import { BATCH_PAYLOAD_TYPE, type BatchStatement } from '../attest/batch-format.js';
+import { BATCH_PAYLOAD_TYPE, BATCH_PREDICATE_TYPE, type BatchStatement } from '../attest/batch-format.js';
 import { parseBatchStatement } from '../attest/batch-schema.js';
 import { hexFromBytes, utf8FromString } from '../attest/bytes.js';
-import { parseCanonicalJson } from '../attest/canonical.js';
+import { canonicalString, parseCanonicalJson } from '../attest/canonical.js';
 import { verifyDsse } from '../attest/dsse.js';
 import type { Ed25519Verify } from '../attest/ed25519.js';
 import { AttestError } from '../attest/errors.js';
@@ -59,6 +59,30 @@ export function openBatchLine(
     if (!(error instanceof AttestError)) throw error;
     const mapped = verificationErrorFromAttest(error, { check: 'envelope' });
     return { ok: false, finding: finding(mapped.code, where, checkName(error), error.message) };
+  }
+  const predicateType = (statementValue as { predicateType?: unknown } | null)?.predicateType;
+  if (predicateType !== BATCH_PREDICATE_TYPE) {
+    return {
+      ok: false,
+      finding: finding(
+        'VERIFY_WRONG_TYPE',
+        where,
+        'predicate-type',
+        `predicateType is ${JSON.stringify(predicateType)}, not ${BATCH_PREDICATE_TYPE}`,
+      ),
+    };
+  }
+  // Receipts and the log's leaves are the line's bytes: the line must be the envelope's canonical form.
+  if (canonicalString(envelope) !== line) {
+    return {
+      ok: false,
+      finding: finding(
+        'VERIFY_NONCANONICAL_PAYLOAD',
+        where,
+        'canonical-line',
+        'the ledger line is not the RFC 8785 form of its envelope',
+      ),
+    };
   }
   const parsed = parseBatchStatement(statementValue);
   if (!parsed.ok) {

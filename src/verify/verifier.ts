@@ -1,5 +1,6 @@
 import { bytesFromBase64, hexFromBytes, utf8FromString } from '../attest/bytes.js';
 import type { Ed25519Verify } from '../attest/ed25519.js';
+import { keyIdFromPublicKey } from '../attest/key-id.js';
 import { leafHash } from '../attest/merkle.js';
 import { MerkleTreeBuilder } from '../attest/merkle-builder.js';
 import { checkBatch } from './batch-checks.js';
@@ -13,6 +14,25 @@ import {
 import { type Finding, finding } from './findings.js';
 import { Keyring, type VerifierKey } from './keyring.js';
 import { type OpenedBatch, openBatchLine } from './open-batch.js';
+
+/** The key a batch announces, or why it cannot be used (signed, but still checked before trusting it). */
+function announcedKey(
+  publicKeyBase64: string,
+  keyId: string,
+  validFrom: string,
+): { publicKey: Uint8Array; validFromUnixNanos: bigint } | string {
+  let publicKey: Uint8Array;
+  try {
+    publicKey = bytesFromBase64(publicKeyBase64);
+  } catch {
+    return 'the announced public key is not base64';
+  }
+  if (publicKey.length !== 32) return `the announced public key has ${publicKey.length} bytes, not 32`;
+  if (keyIdFromPublicKey(publicKey) !== keyId) return 'the announced key id does not match the announced key';
+  const millis = Date.parse(validFrom);
+  if (!Number.isFinite(millis)) return 'the announced validFrom is not a time';
+  return { publicKey, validFromUnixNanos: BigInt(millis) * 1_000_000n };
+}
 
 export interface LedgerVerifierOptions {
   readonly keys: readonly VerifierKey[];
@@ -101,7 +121,7 @@ export class LedgerVerifier {
     );
     this.seen.add(batch.sequence);
     this.previous = batch;
-    this.acceptAnnouncements(batch);
+    this.findings.push(...this.acceptAnnouncements(batch, location));
     this.appendLeaf(batch.leafHash);
   }
 
@@ -168,12 +188,17 @@ export class LedgerVerifier {
   }
 
   /** Keys announced by a batch that verified under a trusted key become trusted from then on. */
-  private acceptAnnouncements(batch: OpenedBatch): void {
+  private acceptAnnouncements(batch: OpenedBatch, location: string): Finding[] {
+    const out: Finding[] = [];
     for (const event of batch.statement.predicate.events) {
       if (event.kind !== 'key-announcement') continue;
-      const validFrom = BigInt(Date.parse(event.validFrom)) * 1_000_000n;
-      this.keyring.announce(bytesFromBase64(event.publicKeyBase64), validFrom);
+      const where = { sequence: batch.statement.predicate.sequence, location };
+      const announced = announcedKey(event.publicKeyBase64, event.keyId, event.validFrom);
+      if (typeof announced === 'string')
+        out.push(finding('VERIFY_MALFORMED', where, 'key-announcement', announced));
+      else this.keyring.announce(announced.publicKey, announced.validFromUnixNanos);
     }
+    return out;
   }
 
   private appendLeaf(hash: Uint8Array): void {
