@@ -7,7 +7,8 @@ import { configSchema } from '../../../src/config/schema.js';
 function leafKeys(value: unknown, prefix = ''): Map<string, unknown> {
   const out = new Map<string, unknown>();
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    for (const [k, v] of Object.entries(value)) for (const [p, d] of leafKeys(v, prefix ? `${prefix}.${k}` : k)) out.set(p, d);
+    for (const [k, v] of Object.entries(value))
+      for (const [p, d] of leafKeys(v, prefix ? `${prefix}.${k}` : k)) out.set(p, d);
   } else out.set(prefix, value);
   return out;
 }
@@ -16,7 +17,8 @@ describe('docs/CONFIG.md', () => {
   it('documents every configuration key with its real default, and no key that does not exist', async () => {
     const doc = await readFile(new URL('../../../docs/CONFIG.md', import.meta.url), 'utf8');
     const rows = new Map<string, string>();
-    for (const match of doc.matchAll(/^\| `([a-zA-Z.]+)` \| `([^`]*)` \|/gm)) rows.set(match[1] ?? '', match[2] ?? '');
+    for (const match of doc.matchAll(/^\| `([a-zA-Z.]+)` \| `([^`]*)` \|/gm))
+      rows.set(match[1] ?? '', match[2] ?? '');
     const keys = leafKeys(configSchema.parse({}));
     expect([...rows.keys()].sort()).toEqual([...keys.keys()].sort());
     for (const [key, value] of keys) expect(rows.get(key), key).toBe(String(value));
@@ -25,7 +27,9 @@ describe('docs/CONFIG.md', () => {
   it('documents every environment variable next to the key it sets', async () => {
     const doc = await readFile(new URL('../../../docs/CONFIG.md', import.meta.url), 'utf8');
     for (const [name, spec] of Object.entries(ENV_KEYS)) {
-      expect(doc, name).toMatch(new RegExp(`\\| \`${spec.path.replaceAll('.', '\\.')}\` \\|[^\\n]*\`${name}\``));
+      expect(doc, name).toMatch(
+        new RegExp(`\\| \`${spec.path.replaceAll('.', '\\.')}\` \\|[^\\n]*\`${name}\``),
+      );
     }
   });
 });
