@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { VERSION } from '../src/version.js';
+import { benchLedgerCost } from './ledger-cost.js';
 import { type BenchResult, printTable, writeResults } from './lib/report.js';
 import { benchMeterCost } from './meter-cost.js';
 
@@ -12,6 +13,7 @@ const GROUPS: Readonly<
   Record<string, (seconds: number, log: (line: string) => void) => Promise<BenchResult[]>>
 > = {
   meter: benchMeterCost,
+  ledger: benchLedgerCost,
 };
 
 async function main(): Promise<void> {
