@@ -1,5 +1,5 @@
-import { hexFromBytes } from '../attest/bytes.js';
-import { canonicalBytes, canonicalString } from '../attest/canonical.js';
+import { hexFromBytes, utf8FromString } from '../attest/bytes.js';
+import { canonicalString } from '../attest/canonical.js';
 import { leafHash, rootFromLeafHashes } from '../attest/merkle.js';
 import type { LedgerStore } from './store.js';
 
@@ -38,11 +38,17 @@ export class RecordLog {
     sequence: bigint,
     records: readonly RequestRecord[],
   ): Promise<{ merkleRootSha256: string }> {
-    const leaves: Uint8Array[] = [];
+    const leaves: Uint8Array[] = new Array(records.length);
+    const lines: string[] = new Array(records.length);
+    const sequenceText = JSON.stringify(sequence.toString());
     for (const [index, record] of records.entries()) {
-      leaves.push(leafHash(canonicalBytes(record)));
-      await this.store.append(canonicalString({ sequence: sequence.toString(), index, record }));
+      // Each record is made canonical once: its bytes are its leaf, and the line embeds the same
+      // text. Members in RFC 8785 order ("index" < "record" < "sequence") keep the line canonical.
+      const recordText = canonicalString(record);
+      leaves[index] = leafHash(utf8FromString(recordText));
+      lines[index] = `{"index":${index},"record":${recordText},"sequence":${sequenceText}}`;
     }
+    await this.store.appendMany(lines);
     return { merkleRootSha256: hexFromBytes(rootFromLeafHashes(leaves)) };
   }
 
