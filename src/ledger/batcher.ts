@@ -13,7 +13,7 @@ import { NANOS_PER_MILLI } from '../units.js';
 import { buildBatchStatement, type WindowBounds } from './batch-builder.js';
 import type { ChainState } from './chain-state.js';
 import { writeCheckpoint } from './checkpoint-writer.js';
-import type { RecordLog, RequestRecord } from './record-log.js';
+import { type PreparedRecord, prepareRecord, type RecordLog, type RequestRecord } from './record-log.js';
 import type { LedgerStore } from './store.js';
 import { BatchWindow, type DeviceWindow } from './window.js';
 
@@ -58,7 +58,7 @@ export class Batcher {
   private readonly o: BatcherOptions;
   private window: BatchWindow;
   private bounds: { startUnixNanos: bigint; startMonoNanos: bigint; downtimeNanos: bigint };
-  private records: RequestRecord[] = [];
+  private records: PreparedRecord[] = [];
   private nextSequence: bigint;
   private previousSha256: string | null;
   private events: readonly WireEvent[];
@@ -90,7 +90,7 @@ export class Batcher {
 
   /** Adds a finished request's record; seals early when the batch is full. */
   addRecord(record: RequestRecord): void {
-    this.records.push(record);
+    this.records.push(prepareRecord(record));
     if (this.records.length >= this.o.maxRecordsPerBatch) this.seal();
   }
 
@@ -134,7 +134,7 @@ export class Batcher {
     sequence: bigint,
     bounds: WindowBounds,
     windows: readonly DeviceWindow[],
-    records: readonly RequestRecord[],
+    records: readonly PreparedRecord[],
     events: readonly WireEvent[],
     signers: readonly Signer[],
   ): Promise<void> {

@@ -12,6 +12,22 @@ export interface RequestRecord {
   readonly [field: string]: unknown;
 }
 
+/** A record made canonical once, when it arrives: its text (embedded in its line) and its leaf hash. */
+export interface PreparedRecord {
+  readonly requestId: string;
+  readonly text: string;
+  readonly leafHash: Uint8Array;
+}
+
+/**
+ * Canonicalises a record and hashes its leaf. Done as each request ends rather than when the
+ * batch is sealed, so sealing a batch of 10,000 records only builds the root and writes.
+ */
+export function prepareRecord(record: RequestRecord): PreparedRecord {
+  const text = canonicalString(record);
+  return { requestId: record.requestId, text, leafHash: leafHash(utf8FromString(text)) };
+}
+
 /** One stored line of the record log. */
 export interface RecordLine {
   readonly sequence: string;
@@ -36,20 +52,15 @@ export class RecordLog {
   /** Appends a batch's records and returns their RFC 9162 root (hex; the empty-tree root for none). */
   async appendBatch(
     sequence: bigint,
-    records: readonly RequestRecord[],
+    records: readonly PreparedRecord[],
   ): Promise<{ merkleRootSha256: string }> {
-    const leaves: Uint8Array[] = new Array(records.length);
-    const lines: string[] = new Array(records.length);
     const sequenceText = JSON.stringify(sequence.toString());
-    for (const [index, record] of records.entries()) {
-      // Each record is made canonical once: its bytes are its leaf, and the line embeds the same
-      // text. Members in RFC 8785 order ("index" < "record" < "sequence") keep the line canonical.
-      const recordText = canonicalString(record);
-      leaves[index] = leafHash(utf8FromString(recordText));
-      lines[index] = `{"index":${index},"record":${recordText},"sequence":${sequenceText}}`;
-    }
+    // Members in RFC 8785 order ("index" < "record" < "sequence") keep each line canonical.
+    const lines = records.map(
+      (record, index) => `{"index":${index},"record":${record.text},"sequence":${sequenceText}}`,
+    );
     await this.store.appendMany(lines);
-    return { merkleRootSha256: hexFromBytes(rootFromLeafHashes(leaves)) };
+    return { merkleRootSha256: hexFromBytes(rootFromLeafHashes(records.map((r) => r.leafHash))) };
   }
 
   async close(): Promise<void> {

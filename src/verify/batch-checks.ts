@@ -1,6 +1,7 @@
 import type { BatchStatement, WireDevice } from '../attest/batch-format.js';
-import { hexFromBytes } from '../attest/bytes.js';
+import { hexFromBytes, utf8FromString } from '../attest/bytes.js';
 import { canonicalBytes } from '../attest/canonical.js';
+import { canonicalMemberText } from '../attest/json-span.js';
 import { sha256 } from '../attest/sha256.js';
 import { type Finding, finding } from './findings.js';
 
@@ -15,11 +16,22 @@ type Where = { readonly sequence: string; readonly location: string };
  * Checks one batch on its own: subject digest, per-device conservation (counter arithmetic,
  * attribution split), totals, and physical plausibility. Every finding names the device.
  */
-export function checkBatch(statement: BatchStatement, location: string): Finding[] {
+export function checkBatch(
+  statement: BatchStatement,
+  location: string,
+  canonicalPayloadText?: string,
+): Finding[] {
   const p = statement.predicate;
   const where = { sequence: p.sequence, location };
   const findings: Finding[] = [];
-  const subject = hexFromBytes(sha256(canonicalBytes(p.devices)));
+  // From a verified canonical payload, the devices' canonical bytes are a span of it: no re-encoding.
+  const devicesText =
+    canonicalPayloadText === undefined
+      ? null
+      : canonicalMemberText(canonicalPayloadText, ['predicate', 'devices']);
+  const subject = hexFromBytes(
+    sha256(devicesText === null ? canonicalBytes(p.devices) : utf8FromString(devicesText)),
+  );
   if (statement.subject[0].digest.sha256 !== subject) {
     findings.push(
       finding('VERIFY_SUM_MISMATCH', where, 'subject-digest', 'subject digest does not match the devices', {

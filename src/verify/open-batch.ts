@@ -1,6 +1,6 @@
 import { BATCH_PAYLOAD_TYPE, BATCH_PREDICATE_TYPE, type BatchStatement } from '../attest/batch-format.js';
 import { parseBatchStatement } from '../attest/batch-schema.js';
-import { hexFromBytes, utf8FromString } from '../attest/bytes.js';
+import { hexFromBytes, stringFromUtf8, utf8FromString } from '../attest/bytes.js';
 import { canonicalString, parseCanonicalJson } from '../attest/canonical.js';
 import { verifyDsse } from '../attest/dsse.js';
 import type { Ed25519Verify } from '../attest/ed25519.js';
@@ -21,6 +21,8 @@ export interface OpenedBatch {
   readonly leafHash: Uint8Array;
   /** Trusted keys whose signatures verified. */
   readonly keyIds: readonly string[];
+  /** The payload as (canonical) text, for hashing parts of it without re-encoding. */
+  readonly payloadText: string;
 }
 
 /**
@@ -109,6 +111,7 @@ export function openBatchLine(
       payloadSha256: hexFromBytes(sha256(payload)),
       leafHash: leafHash(utf8FromString(line)),
       keyIds,
+      payloadText: stringFromUtf8(payload),
     },
   };
 }

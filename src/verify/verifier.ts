@@ -113,7 +113,10 @@ export class LedgerVerifier {
     const batch = opened.batch;
     this.batches += 1;
     this.simulated ||= batch.statement.predicate.simulated;
-    this.findings.push(...this.checkKeyWindow(batch, location), ...checkBatch(batch.statement, location));
+    this.findings.push(
+      ...this.checkKeyWindow(batch, location),
+      ...checkBatch(batch.statement, location, batch.payloadText),
+    );
     this.findings.push(
       ...(this.previous
         ? checkLink(this.previous, batch, location, this.seen)
