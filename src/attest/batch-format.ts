@@ -63,11 +63,28 @@ export interface WireDiscontinuity {
   readonly toMicroJoules: DecimalString;
 }
 
-/** How one device's energy in the batch is split: Σ of the three equals `energyMicroJoules`. */
-export interface WireAttribution {
+/** Allocation parts: energy that went to requests, to the idle baseline, and to no request. */
+export interface WireAllocationSums {
   readonly requestsMicroJoules: DecimalString;
   readonly idleMicroJoules: DecimalString;
   readonly unattributedMicroJoules: DecimalString;
+}
+
+/**
+ * How one device's energy is attributed. Allocations can be finalized after their batch is sealed
+ * (they wait for the requests overlapping an interval to end), so the split is an account:
+ *
+ * - the three top-level parts: allocations, finalized before the seal, of this batch's intervals;
+ * - `deferredMicroJoules`: this batch's energy whose intervals were not finalized yet
+ *   (invariant A: requests + idle + unattributed + deferred = `energyMicroJoules`);
+ * - `resolved`: allocations finalized during this batch's window for intervals of earlier batches;
+ * - `outstandingDeferredMicroJoules`: deferred energy of this and earlier batches not yet resolved
+ *   (invariant B: previous batch's outstanding + deferred − Σ resolved, never negative).
+ */
+export interface WireAttribution extends WireAllocationSums {
+  readonly deferredMicroJoules: DecimalString;
+  readonly resolved: WireAllocationSums;
+  readonly outstandingDeferredMicroJoules: DecimalString;
 }
 
 export interface WireDevice {
@@ -124,7 +141,7 @@ export interface WireRequests {
   readonly count: number;
   /** RFC 9162 root (hex) over the canonical JSON bytes of the request records, in order. */
   readonly merkleRootSha256: string;
-  /** Name of the attribution method; `none` until requests are attributed. */
+  /** Name of the attribution method (e.g. `tokens-v1(a=1,b=4)`); `none` when the agent attributes nothing. */
   readonly attributionMethod: string;
 }
 

@@ -52,6 +52,12 @@ const gap = z.strictObject({
   code: text.optional(),
 });
 
+const allocationSums = z.strictObject({
+  requestsMicroJoules: decimal,
+  idleMicroJoules: decimal,
+  unattributedMicroJoules: decimal,
+});
+
 const device = z.strictObject({
   deviceId: text.min(1),
   probe: text,
@@ -92,9 +98,10 @@ const device = z.strictObject({
   peakPowerMilliWatts: milliWatts.nullable(),
   coveredNanos: decimal,
   attribution: z.strictObject({
-    requestsMicroJoules: decimal,
-    idleMicroJoules: decimal,
-    unattributedMicroJoules: decimal,
+    ...allocationSums.shape,
+    deferredMicroJoules: decimal,
+    resolved: allocationSums,
+    outstandingDeferredMicroJoules: decimal,
   }),
 });
 

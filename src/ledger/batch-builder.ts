@@ -4,6 +4,8 @@ import {
   type BatchStatement,
   STATEMENT_TYPE,
   type WireAgent,
+  type WireAllocationSums,
+  type WireAttribution,
   type WireDevice,
   type WireEvent,
   type WireTotals,
@@ -14,6 +16,7 @@ import { canonicalBytes } from '../attest/canonical.js';
 import { sha256 } from '../attest/sha256.js';
 import { rfc3339 } from '../clock.js';
 import type { DeviceWindow } from './window.js';
+import { type AllocationSums, type DeviceAttribution, zeroSums } from './window-attribution.js';
 
 /** The times that bound a batch window. */
 export interface WindowBounds {
@@ -41,11 +44,16 @@ export interface BatchParts {
 }
 
 /**
- * Builds the in-toto statement of one batch. Until request attribution exists, every device's
- * energy is `unattributed` (requests 0, idle 0), which keeps the conservation rule exact.
+ * Builds the in-toto statement of one batch. `attribution` holds each device's account from the
+ * window's attribution (`WindowAttribution.close`); a device without one has all of its energy
+ * `unattributed` (nothing deferred, nothing outstanding), which is exact when nothing is attributed.
  */
-export function buildBatchStatement(parts: BatchParts, windows: readonly DeviceWindow[]): BatchStatement {
-  const devices = windows.map(toWireDevice);
+export function buildBatchStatement(
+  parts: BatchParts,
+  windows: readonly DeviceWindow[],
+  attribution: ReadonlyMap<string, DeviceAttribution> = new Map(),
+): BatchStatement {
+  const devices = windows.map((w) => toWireDevice(w, attribution.get(w.device.id) ?? unattributed(w)));
   const predicate: BatchPredicate = {
     formatVersion: 1,
     origin: parts.origin,
@@ -88,7 +96,7 @@ function toWireWindow(bounds: WindowBounds): WireWindow {
   };
 }
 
-function toWireDevice(window: DeviceWindow): WireDevice {
+function toWireDevice(window: DeviceWindow, account: DeviceAttribution): WireDevice {
   const { device } = window;
   const text = (value: bigint | null): string | null => (value === null ? null : value.toString());
   return {
@@ -133,11 +141,34 @@ function toWireDevice(window: DeviceWindow): WireDevice {
     powerSampleCount: window.powerSampleCount,
     peakPowerMilliWatts: window.peakPowerMilliWatts,
     coveredNanos: window.coveredNanos.toString(),
-    attribution: {
-      requestsMicroJoules: '0',
-      idleMicroJoules: '0',
-      unattributedMicroJoules: window.energyMicroJoules.toString(),
-    },
+    attribution: toWireAttribution(account),
+  };
+}
+
+/** The account of a device nobody attributes: everything unattributed, nothing deferred. */
+function unattributed(window: DeviceWindow): DeviceAttribution {
+  return {
+    fresh: { ...zeroSums(), unattributedMicroJoules: window.energyMicroJoules },
+    deferredMicroJoules: 0n,
+    resolved: zeroSums(),
+    outstandingDeferredMicroJoules: 0n,
+  };
+}
+
+function toWireAttribution(account: DeviceAttribution): WireAttribution {
+  return {
+    ...toWireSums(account.fresh),
+    deferredMicroJoules: account.deferredMicroJoules.toString(),
+    resolved: toWireSums(account.resolved),
+    outstandingDeferredMicroJoules: account.outstandingDeferredMicroJoules.toString(),
+  };
+}
+
+function toWireSums(sums: AllocationSums): WireAllocationSums {
+  return {
+    requestsMicroJoules: sums.requestsMicroJoules.toString(),
+    idleMicroJoules: sums.idleMicroJoules.toString(),
+    unattributedMicroJoules: sums.unattributedMicroJoules.toString(),
   };
 }
 

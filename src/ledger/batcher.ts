@@ -6,6 +6,7 @@ import type { Signer } from '../attest/ed25519.js';
 import { leafHash } from '../attest/merkle.js';
 import type { NoteSigner } from '../attest/note.js';
 import { sha256 } from '../attest/sha256.js';
+import type { IntervalAllocation } from '../attribution/types.js';
 import type { Clock } from '../clock.js';
 import type { MeterTick } from '../meter/types.js';
 import type { DeviceInfo } from '../probes/types.js';
@@ -16,6 +17,7 @@ import { writeCheckpoint } from './checkpoint-writer.js';
 import { type PreparedRecord, prepareRecord, type RecordLog, type RequestRecord } from './record-log.js';
 import type { LedgerStore } from './store.js';
 import { BatchWindow, type DeviceWindow } from './window.js';
+import { type DeviceAttribution, startCarry } from './window-attribution.js';
 
 export interface BatcherOptions {
   readonly store: LedgerStore;
@@ -34,6 +36,14 @@ export interface BatcherOptions {
   readonly startEvents: readonly WireEvent[];
   /** Extra signers of the first batch of this run: the old key during a rotation. */
   readonly firstBatchCosigners?: readonly Signer[];
+  /**
+   * Devices whose energy the attributor splits (its engines' GPUs and host devices); their batches
+   * carry the allocations given to `addAllocation`. Devices not listed, and `overlapping` ones, get
+   * all of their energy as `unattributed`. Absent: nothing is attributed (method `none`).
+   */
+  readonly attributedDeviceIds?: ReadonlySet<string>;
+  /** The attributor's `method`, named in every batch; required with `attributedDeviceIds`. */
+  readonly attributionMethod?: string;
   readonly onSealed?: (sealed: SealedBatch) => void;
   readonly onError?: (error: unknown, sequence: bigint) => void;
 }
@@ -48,15 +58,32 @@ export interface SealedBatch {
   readonly checkpoint: string | null;
 }
 
+/** A sealed window on its way to disk. */
+interface PendingBatch {
+  readonly sequence: bigint;
+  readonly bounds: WindowBounds;
+  readonly windows: readonly DeviceWindow[];
+  readonly attribution: ReadonlyMap<string, DeviceAttribution>;
+  readonly records: readonly PreparedRecord[];
+  readonly events: readonly WireEvent[];
+  readonly signers: readonly Signer[];
+}
+
 /**
  * Turns meter ticks (and request records) into signed, hash-chained batches: seals every
  * `batchIntervalMs` or `maxRecordsPerBatch` records, whichever comes first; appends each envelope
  * to the ledger (fsync'd) and publishes a checkpoint every `checkpointEveryBatches` batches and on
  * stop. Windows are swapped synchronously, so sequence numbers follow time; writing is serialised.
+ *
+ * With attribution, wire the attributor's `onAllocation` to `addAllocation` and `onRecord` to
+ * `addRecord`, and on a clean stop call the attributor's `flush()` before `stop()`, so that the
+ * last batch resolves everything still deferred.
  */
 export class Batcher {
   private readonly o: BatcherOptions;
+  private readonly attributionMethod: string;
   private window: BatchWindow;
+  private unmatched = 0;
   private bounds: { startUnixNanos: bigint; startMonoNanos: bigint; downtimeNanos: bigint };
   private records: PreparedRecord[] = [];
   private nextSequence: bigint;
@@ -73,7 +100,9 @@ export class Batcher {
     const last = options.state.lastEndUnixNanos;
     const downtimeNanos = last !== null && startUnix > last ? startUnix - last : 0n;
     this.bounds = { startUnixNanos: startUnix, startMonoNanos: options.clock.monoNanos(), downtimeNanos };
-    this.window = new BatchWindow(options.devices, options.state.counters, downtimeNanos);
+    this.attributionMethod = methodOf(options);
+    const carry = startCarry(attributedOf(options), options.state.outstandingDeferred);
+    this.window = new BatchWindow(options.devices, options.state.counters, downtimeNanos, carry);
     this.nextSequence = options.state.nextSequence;
     this.previousSha256 = options.state.previousSha256;
     this.events = options.startEvents;
@@ -94,26 +123,46 @@ export class Batcher {
     if (this.records.length >= this.o.maxRecordsPerBatch) this.seal();
   }
 
+  /**
+   * An interval split from the attributor (`onAllocation`). Fresh when its interval is in the
+   * current window, resolved when it is a pending interval of an earlier one; see `window-attribution.ts`.
+   */
+  addAllocation(allocation: IntervalAllocation): void {
+    this.window.attribution.allocate(allocation);
+  }
+
+  /** Allocations that matched no interval this batcher counted (should stay 0; for diagnostics). */
+  get unmatchedAllocations(): number {
+    return this.unmatched + this.window.attribution.unmatched;
+  }
+
   /** Seals the current window now (even a short one); resolves when it is on disk. */
   seal(): Promise<unknown> {
-    const sequence = this.nextSequence++;
     const endUnixNanos = this.o.clock.wallUnixNanos();
     const bounds: WindowBounds = { ...this.bounds, endUnixNanos, endMonoNanos: this.o.clock.monoNanos() };
     const windows = [...this.window.devices.values()];
-    const records = this.records;
-    const events = this.events;
-    const signers = [this.o.signer, ...this.cosigners];
+    const { accounts, next } = this.window.attribution.close(windows);
+    this.unmatched += this.window.attribution.unmatched;
+    const batch: PendingBatch = {
+      sequence: this.nextSequence++,
+      bounds,
+      windows,
+      attribution: accounts,
+      records: this.records,
+      events: this.events,
+      signers: [this.o.signer, ...this.cosigners],
+    };
     const carried = new Map(windows.map((w) => [w.device.id, w.counterEndMicroJoules] as const));
-    this.window = new BatchWindow(this.o.devices, carried);
+    this.window = new BatchWindow(this.o.devices, carried, 0n, next);
     this.bounds = { startUnixNanos: endUnixNanos, startMonoNanos: bounds.endMonoNanos, downtimeNanos: 0n };
     this.records = [];
     this.events = [];
     this.cosigners = [];
     const write = async (): Promise<void> => {
       try {
-        await this.write(sequence, bounds, windows, records, events, signers);
+        await this.write(batch);
       } catch (error) {
-        this.o.onError?.(error, sequence);
+        this.o.onError?.(error, batch.sequence);
       }
     };
     this.writing = this.writing.then(write);
@@ -130,14 +179,8 @@ export class Batcher {
     }
   }
 
-  private async write(
-    sequence: bigint,
-    bounds: WindowBounds,
-    windows: readonly DeviceWindow[],
-    records: readonly PreparedRecord[],
-    events: readonly WireEvent[],
-    signers: readonly Signer[],
-  ): Promise<void> {
+  private async write(batch: PendingBatch): Promise<void> {
+    const { sequence, records, signers } = batch;
     const recordSummary = await this.o.records.appendBatch(sequence, records);
     const statement = buildBatchStatement(
       {
@@ -145,16 +188,17 @@ export class Batcher {
         sequence,
         previousSha256: this.previousSha256,
         agent: this.o.agent,
-        bounds,
+        bounds: batch.bounds,
         requests: {
           count: records.length,
           merkleRootSha256: recordSummary.merkleRootSha256,
-          attributionMethod: 'none',
+          attributionMethod: this.attributionMethod,
         },
         factors: null,
-        events,
+        events: batch.events,
       },
-      windows,
+      batch.windows,
+      batch.attribution,
     );
     const payload = canonicalBytes(statement);
     const line = canonicalString(signDsse(BATCH_PAYLOAD_TYPE, payload, signers));
@@ -186,4 +230,19 @@ export class Batcher {
     this.lastCheckpointSize = tree.size;
     return note;
   }
+}
+
+/** The attributed devices this batcher measures, `overlapping` ones left out (they double count). */
+function attributedOf(options: BatcherOptions): ReadonlySet<string> {
+  const listed = options.attributedDeviceIds ?? new Set<string>();
+  return new Set(
+    options.devices.filter((d) => listed.has(d.id) && d.accounting !== 'overlapping').map((d) => d.id),
+  );
+}
+
+/** The method named in batches: the attributor's with attribution on, `none` without. */
+function methodOf(options: BatcherOptions): string {
+  if (options.attributedDeviceIds === undefined) return 'none';
+  if (!options.attributionMethod) throw new TypeError('attributedDeviceIds needs an attributionMethod');
+  return options.attributionMethod;
 }

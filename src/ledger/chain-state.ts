@@ -17,6 +17,12 @@ export interface ChainState {
   readonly tree: MerkleTreeBuilder;
   /** Each device's counter value at the end of the last batch. */
   readonly counters: ReadonlyMap<string, MicroJoules | null>;
+  /**
+   * Each device's `outstandingDeferredMicroJoules` in the last batch: the next batch's balance
+   * starts there (FORMAT.md invariant B), even though a new run's attributor can no longer
+   * resolve it.
+   */
+  readonly outstandingDeferred: ReadonlyMap<string, MicroJoules>;
   /** Wall time the last batch ended, or null for an empty ledger. */
   readonly lastEndUnixNanos: bigint | null;
   readonly origin: string | null;
@@ -30,6 +36,7 @@ interface LastBatchFacts {
   readonly origin: string;
   readonly keyId: string;
   readonly counters: Map<string, MicroJoules | null>;
+  readonly outstandingDeferred: Map<string, MicroJoules>;
 }
 
 /**
@@ -52,6 +59,7 @@ export async function loadChainState(dir: string): Promise<ChainState> {
       previousSha256: null,
       tree,
       counters: new Map(),
+      outstandingDeferred: new Map(),
       lastEndUnixNanos: null,
       origin: null,
       lastKeyId: null,
@@ -63,6 +71,7 @@ export async function loadChainState(dir: string): Promise<ChainState> {
     previousSha256: facts.payloadSha256,
     tree,
     counters: facts.counters,
+    outstandingDeferred: facts.outstandingDeferred,
     lastEndUnixNanos: facts.endUnixNanos,
     origin: facts.origin,
     lastKeyId: facts.keyId,
@@ -80,11 +89,18 @@ function lastBatchFacts(line: string, dir: string): LastBatchFacts {
       origin: string;
       agent: { keyId: string };
       window: { endUnixNanos: string };
-      devices: { deviceId: string; counterEndMicroJoules: string | null }[];
+      devices: {
+        deviceId: string;
+        counterEndMicroJoules: string | null;
+        attribution: { outstandingDeferredMicroJoules: string };
+      }[];
     };
     const counters = new Map<string, MicroJoules | null>();
-    for (const d of predicate.devices)
+    const outstandingDeferred = new Map<string, MicroJoules>();
+    for (const d of predicate.devices) {
       counters.set(d.deviceId, d.counterEndMicroJoules === null ? null : BigInt(d.counterEndMicroJoules));
+      outstandingDeferred.set(d.deviceId, BigInt(d.attribution.outstandingDeferredMicroJoules));
+    }
     return {
       sequence: BigInt(predicate.sequence),
       payloadSha256: hexFromBytes(sha256(payload)),
@@ -92,6 +108,7 @@ function lastBatchFacts(line: string, dir: string): LastBatchFacts {
       origin: predicate.origin,
       keyId: predicate.agent.keyId,
       counters,
+      outstandingDeferred,
     };
   } catch (cause) {
     throw new LedgerError(

@@ -1,6 +1,7 @@
 import type { DeviceInterval, GapReason } from '../meter/types.js';
 import type { DeviceInfo } from '../probes/types.js';
 import type { MicroJoules, MilliWatts, MonoNanos } from '../units.js';
+import { type AttributionCarry, startCarry, WindowAttribution } from './window-attribution.js';
 
 /** At most this many gaps are listed per device and batch; the rest are only counted. */
 export const MAX_LISTED_GAPS = 32;
@@ -63,11 +64,14 @@ export interface CarriedCounter {
 }
 
 /**
- * Accumulates meter intervals into per-device windows for one batch. Pure: the caller feeds
- * intervals and takes the windows when it seals.
+ * Accumulates meter intervals into per-device windows for one batch, and the attributor's
+ * allocations into the window's attribution account. Pure: the caller feeds intervals and
+ * allocations and takes the windows and `attribution.close(…)` when it seals.
  */
 export class BatchWindow {
   readonly devices = new Map<string, DeviceWindow>();
+  /** Which allocation splits an interval of this window (fresh) or of an earlier one (resolved). */
+  readonly attribution: WindowAttribution;
   private readonly downtimeNanos: bigint;
   private readonly checked = new Set<string>();
 
@@ -75,13 +79,17 @@ export class BatchWindow {
    * `carried` holds each device's counter value at the end of the previous batch (null when it had
    * none). `downtimeNanos` is the wall time between the previous batch's end and this window's
    * start: 0 within a run, the agent's downtime for the first window after a restart.
+   * `attribution` is what the previous window's account carries on; by default nothing is
+   * attributed.
    */
   constructor(
     devices: readonly DeviceInfo[],
     carried: ReadonlyMap<string, MicroJoules | null>,
     downtimeNanos = 0n,
+    attribution: AttributionCarry = startCarry(new Set(), new Map()),
   ) {
     this.downtimeNanos = downtimeNanos;
+    this.attribution = new WindowAttribution(attribution);
     for (const device of devices)
       this.devices.set(device.id, emptyWindow(device, carried.get(device.id) ?? null));
   }
@@ -105,6 +113,7 @@ export class BatchWindow {
     if (interval.gap) recordGap(window, interval, false, true);
     else if (interval.bridgedGapNanos > 0n) markBridged(window);
     this.addEnergy(window, interval);
+    this.attribution.counted(interval.deviceId, interval.endMonoNanos, interval.energyMicroJoules);
   }
 
   private addEnergy(window: DeviceWindow, interval: DeviceInterval): void {
@@ -128,14 +137,11 @@ export class BatchWindow {
   }
 
   /** Keeps the counter chain: start value, end value, declared resets. */
-  private joinCarried(window: DeviceWindow, start: MicroJoules): void {
-    joinCarriedCounter(window, start, this.downtimeNanos);
-  }
-
   private followCounter(window: DeviceWindow, interval: DeviceInterval): void {
     const start = interval.counterStartMicroJoules;
     if (window.counterStartMicroJoules === null) window.counterStartMicroJoules = start;
-    else if (start !== null && !this.checked.has(window.device.id)) this.joinCarried(window, start);
+    else if (start !== null && !this.checked.has(window.device.id))
+      joinCarriedCounter(window, start, this.downtimeNanos);
     this.checked.add(window.device.id);
     const reason = interval.gap?.reason;
     if (

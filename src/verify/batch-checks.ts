@@ -14,7 +14,8 @@ type Where = { readonly sequence: string; readonly location: string };
 
 /**
  * Checks one batch on its own: subject digest, per-device conservation (counter arithmetic,
- * attribution split), totals, and physical plausibility. Every finding names the device.
+ * attribution split with its deferred part), totals, and physical plausibility. Every finding
+ * names the device. The deferred balance across batches is a chain check (`chain-checks.ts`).
  */
 export function checkBatch(
   statement: BatchStatement,
@@ -86,11 +87,15 @@ function checkDevice(d: WireDevice, where: Where): Finding[] {
       energy,
     );
   }
+  // Invariant A: what was allocated before the seal plus what is still deferred is the energy.
   const a = d.attribution;
   mismatch(
     'conservation',
-    'requests + idle + unattributed ≠ energy',
-    BigInt(a.requestsMicroJoules) + BigInt(a.idleMicroJoules) + BigInt(a.unattributedMicroJoules),
+    'requests + idle + unattributed + deferred ≠ energy',
+    BigInt(a.requestsMicroJoules) +
+      BigInt(a.idleMicroJoules) +
+      BigInt(a.unattributedMicroJoules) +
+      BigInt(a.deferredMicroJoules),
     energy,
   );
   out.push(...checkPlausibility(d, where));

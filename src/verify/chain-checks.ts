@@ -3,8 +3,8 @@ import type { OpenedBatch } from './open-batch.js';
 
 /**
  * Checks that `current` follows `previous` in one agent's chain: contiguous sequence, the digest
- * of the previous payload, the same origin, and every device's counter continuing from where the
- * previous batch left it. Returns findings; `sequenceOk` says whether the link itself holds, so
+ * of the previous payload, the same origin, every device's counter continuing from where the
+ * previous batch left it, and every device's deferred-energy balance carried on. Returns findings; `sequenceOk` says whether the link itself holds, so
  * the caller knows whether the digest comparison was meaningful.
  */
 export function checkLink(
@@ -67,6 +67,46 @@ export function checkLink(
     );
   }
   out.push(...checkCounters(previous, current, where));
+  out.push(...checkDeferredBalance(previous, current, where));
+  return out;
+}
+
+/**
+ * Invariant B: each device's outstanding deferred energy is the previous batch's (0 for a device
+ * the previous batch does not list, or for batch 0) + this batch's deferred − what it resolved.
+ * The schema already makes the stated balance non-negative, so an expected negative balance (more
+ * resolved than was ever deferred) is a mismatch here too. `previous` null: batch 0.
+ */
+function checkDeferredBalance(
+  previous: OpenedBatch | null,
+  current: OpenedBatch,
+  where: { sequence: string; location: string },
+): Finding[] {
+  const before = new Map(
+    (previous?.statement.predicate.devices ?? []).map((d) => [
+      d.deviceId,
+      BigInt(d.attribution.outstandingDeferredMicroJoules),
+    ]),
+  );
+  const out: Finding[] = [];
+  for (const device of current.statement.predicate.devices) {
+    const a = device.attribution;
+    const r = a.resolved;
+    const resolved =
+      BigInt(r.requestsMicroJoules) + BigInt(r.idleMicroJoules) + BigInt(r.unattributedMicroJoules);
+    const expected = (before.get(device.deviceId) ?? 0n) + BigInt(a.deferredMicroJoules) - resolved;
+    if (expected !== BigInt(a.outstandingDeferredMicroJoules)) {
+      out.push(
+        finding(
+          'VERIFY_SUM_MISMATCH',
+          where,
+          'deferred-balance',
+          `${device.deviceId}: outstanding deferred ≠ previous outstanding + deferred − resolved`,
+          { expected, found: a.outstandingDeferredMicroJoules },
+        ),
+      );
+    }
+  }
   return out;
 }
 
@@ -97,19 +137,23 @@ function checkCounters(
   return out;
 }
 
-/** Checks the first batch seen: sequence 0 must have no previous digest. */
+/**
+ * Checks the first batch seen. Batch 0 must name no previous batch, and its deferred balance starts
+ * from 0. A later first batch (a ledger's tail) has a predecessor we cannot see: its stated
+ * outstanding balances are accepted as the starting point.
+ */
 export function checkFirst(batch: OpenedBatch, location: string): Finding[] {
+  if (batch.sequence !== 0n) return [];
   const p = batch.statement.predicate;
-  if (batch.sequence === 0n && p.previousSha256 !== null) {
-    return [
-      finding(
-        'VERIFY_PREV_HASH_MISMATCH',
-        { sequence: p.sequence, location },
-        'genesis',
-        'batch 0 must not name a previous batch',
-        { expected: 'null', found: p.previousSha256 },
-      ),
-    ];
+  const where = { sequence: p.sequence, location };
+  const out = checkDeferredBalance(null, batch, where);
+  if (p.previousSha256 !== null) {
+    out.unshift(
+      finding('VERIFY_PREV_HASH_MISMATCH', where, 'genesis', 'batch 0 must not name a previous batch', {
+        expected: 'null',
+        found: p.previousSha256,
+      }),
+    );
   }
-  return [];
+  return out;
 }

@@ -4,6 +4,7 @@ import type { WireAgent, WireEvent } from '../../src/attest/batch-format.js';
 import { base64FromBytes } from '../../src/attest/bytes.js';
 import { tweetnaclSigner } from '../../src/attest/ed25519.js';
 import { keyIdFromPublicKey } from '../../src/attest/key-id.js';
+import { Attributor } from '../../src/attribution/attributor.js';
 import { rfc3339 } from '../../src/clock.js';
 import { Batcher } from '../../src/ledger/batcher.js';
 import { loadChainState } from '../../src/ledger/chain-state.js';
@@ -13,10 +14,27 @@ import { RecordLog, type RequestRecord } from '../../src/ledger/record-log.js';
 import { LedgerStore } from '../../src/ledger/store.js';
 import { Meter } from '../../src/meter/meter.js';
 import { SimulatedGpuProbe } from '../../src/probes/simulated.js';
+import type { DeviceInfo } from '../../src/probes/types.js';
+import type { RequestEvent } from '../../src/requests/types.js';
 import { LedgerVerifier, type VerificationReport } from '../../src/verify/verifier.js';
 import { ManualClock } from './manual-clock.js';
 
 export const TEST_ORIGIN = 'wattledger/test-host';
+/** The engine that the simulated GPUs form when the fixture attributes requests. */
+export const SIM_ENGINE_ID = 'sim-engine';
+
+/** Request attribution in `writeLedger`: an `Attributor` over all simulated GPUs as one engine. */
+export interface FixtureAttribution {
+  /** Idle power of every simulated GPU, integer mW. */
+  readonly idlePowerMilliWatts: number;
+  readonly maxDelayNanos?: bigint;
+  /** Request events fed just before meter tick `tick`, in time order, at times ≤ the clock's now. */
+  readonly events: (tick: number, clock: ManualClock) => readonly RequestEvent[];
+  /** Flush the attributor before `batcher.stop()`, as a clean stop does (default true). */
+  readonly flush?: boolean;
+  /** Subscribe the attributor to the meter before the batcher, so allocations can arrive early. */
+  readonly attributorFirst?: boolean;
+}
 
 /** A deterministic signing key for tests (seed bytes 1..32). */
 export function testSigner(seedByte = 1) {
@@ -54,8 +72,10 @@ export async function writeLedger(
     /** Key rotation: the old key's seed byte; the first batch is cosigned by it and announces the new key. */
     rotateFromSeedByte?: number;
     maxSegmentBytes?: number;
+    /** Attribute the GPUs' energy to generated requests (absent: nothing is attributed). */
+    attribution?: FixtureAttribution;
   },
-): Promise<{ clock: ManualClock }> {
+): Promise<{ clock: ManualClock; unmatchedAllocations: number }> {
   const clock = options.clock ?? new ManualClock();
   const probe = new SimulatedGpuProbe({
     gpuCount: options.gpus ?? 2,
@@ -77,6 +97,9 @@ export async function writeLedger(
   const records = new RecordLog(await LedgerStore.open({ dir: join(dir, 'records') }));
   const { signer, noteSigner } = testSigner(options.seedByte);
   const state = await loadChainState(dir);
+  const attribution = options.attribution
+    ? fixtureAttributor(meter, inventory.devices, options.attribution)
+    : null;
   const batcher = new Batcher({
     store,
     records,
@@ -94,17 +117,51 @@ export async function writeLedger(
     ...(options.rotateFromSeedByte === undefined
       ? {}
       : { firstBatchCosigners: [testSigner(options.rotateFromSeedByte).signer] }),
+    ...(attribution
+      ? {
+          attributedDeviceIds: new Set(inventory.devices.map((d) => d.id)),
+          attributionMethod: attribution.method,
+        }
+      : {}),
   });
+  // Meter listeners run in subscription order: the attributor first makes allocations early.
+  if (attribution?.first) attribution.wire(batcher);
   meter.subscribe((tick) => batcher.onTick(tick));
+  if (attribution && !attribution.first) attribution.wire(batcher);
   for (let i = 0; i < options.ticks; i++) {
     for (const record of options.records?.(i) ?? []) batcher.addRecord(record);
+    for (const event of options.attribution?.events(i, clock) ?? []) attribution?.attributor.onEvent(event);
     await meter.tickAll();
     clock.advanceMillis(100);
   }
+  if (options.attribution?.flush ?? true) attribution?.attributor.flush();
   await batcher.stop();
   await store.close();
   await records.close();
-  return { clock };
+  return { clock, unmatchedAllocations: batcher.unmatchedAllocations };
+}
+
+/** The fixture's attributor: one engine of all GPUs, fed the meter's ticks. */
+function fixtureAttributor(meter: Meter, devices: readonly DeviceInfo[], options: FixtureAttribution) {
+  let target: Batcher | null = null;
+  const attributor = new Attributor({
+    engines: [{ engineId: SIM_ENGINE_ID, deviceIds: devices.map((d) => d.id), models: [] }],
+    hostDeviceIds: [],
+    idlePowerMilliWatts: new Map(devices.map((d) => [d.id, options.idlePowerMilliWatts])),
+    ...(options.maxDelayNanos === undefined ? {} : { maxDelayNanos: options.maxDelayNanos }),
+    onAllocation: (allocation) => target?.addAllocation(allocation),
+    onRecord: (record) => target?.addRecord(record),
+  });
+  return {
+    attributor,
+    method: attributor.method,
+    first: options.attributorFirst ?? false,
+    /** Connects the attributor's output to the batcher and subscribes it to the meter. */
+    wire(batcher: Batcher): void {
+      target = batcher;
+      meter.subscribe((tick) => attributor.onTick(tick));
+    },
+  };
 }
 
 function announce(publicKey: Uint8Array, clock: ManualClock): WireEvent {

@@ -168,6 +168,37 @@ describe('verifier mutation suite', () => {
     ]);
   });
 
+  it('catches energy moved into deferred without carrying it into the outstanding balance', () => {
+    // Conservation (invariant A) still holds; the deferred balance (invariant B) does not.
+    const edited = resign(lines[5] as string, (s) => {
+      const a = (s.predicate.devices[1] as Record<string, unknown>).attribution as Record<string, string>;
+      a.unattributedMicroJoules = (BigInt(a.unattributedMicroJoules as string) - 1n).toString();
+      a.deferredMicroJoules = (BigInt(a.deferredMicroJoules as string) + 1n).toString();
+    });
+    expect(verifyLines([...lines.slice(0, 5), edited]).findings).toEqual([
+      expect.objectContaining({
+        code: 'VERIFY_SUM_MISMATCH',
+        check: 'deferred-balance',
+        sequence: '5',
+        expected: '1',
+        found: '0',
+      }),
+    ]);
+  });
+
+  it('catches an outstanding balance that does not follow from the previous batch', () => {
+    const edited = resign(lines[5] as string, (s) => {
+      const a = (s.predicate.devices[0] as Record<string, unknown>).attribution as Record<string, string>;
+      a.outstandingDeferredMicroJoules = '7';
+    });
+    const report = verifyLines([...lines.slice(0, 5), edited, ...lines.slice(6)]);
+    // Batch 5 states a balance it cannot have, and batch 6, which starts from 0, disagrees with it.
+    expect(report.findings.filter((f) => f.check === 'deferred-balance')).toEqual([
+      expect.objectContaining({ sequence: '5', expected: '0', found: '7' }),
+      expect.objectContaining({ sequence: '6', expected: '7', found: '0' }),
+    ]);
+  });
+
   it('catches edited totals', () => {
     const edited = resign(lines[5] as string, (s) => {
       (s.predicate.totals as Record<string, string>).gpuEnergyMicroJoules = '1';

@@ -161,7 +161,26 @@ interface Device {
   wrapCount: number;
   discontinuities: { fromMicroJoules: string; toMicroJoules: string }[];
   coveredNanos: string;
-  attribution: { requestsMicroJoules: string; idleMicroJoules: string; unattributedMicroJoules: string };
+  attribution: AllocationSums & {
+    deferredMicroJoules: string;
+    resolved: AllocationSums;
+    outstandingDeferredMicroJoules: string;
+  };
+}
+
+interface AllocationSums {
+  requestsMicroJoules: string;
+  idleMicroJoules: string;
+  unattributedMicroJoules: string;
+}
+
+const sumOf = (a: AllocationSums): bigint =>
+  BigInt(a.requestsMicroJoules) + BigInt(a.idleMicroJoules) + BigInt(a.unattributedMicroJoules);
+
+/** §3.10 invariant B: the previous outstanding balance (0 for batch 0) + deferred − resolved. */
+function outstandingOf(d: Device, previous: Device | undefined): bigint {
+  const before = BigInt(previous?.attribution.outstandingDeferredMicroJoules ?? '0');
+  return before + BigInt(d.attribution.deferredMicroJoules) - sumOf(d.attribution.resolved);
 }
 
 interface Statement {
@@ -200,7 +219,7 @@ function openLine(line: string, raw: Buffer, keyId: string): { statement: Statem
   return { statement, payload };
 }
 
-/** The per-batch arithmetic of FORMAT.md §8 (steps 6 and 7). */
+/** The per-batch arithmetic of FORMAT.md §8 (steps 6 and 7; invariant A of §3.10). */
 function checkArithmetic(statement: Statement): void {
   const p = statement.predicate;
   expect(statement.subject).toEqual([
@@ -221,9 +240,7 @@ function checkArithmetic(statement: Statement): void {
       expect(BigInt(d.downtimeEnergyMicroJoules) <= BigInt(d.counterEnergyMicroJoules)).toBe(true);
     }
     const a = d.attribution;
-    expect(
-      BigInt(a.requestsMicroJoules) + BigInt(a.idleMicroJoules) + BigInt(a.unattributedMicroJoules),
-    ).toBe(energy);
+    expect(sumOf(a) + BigInt(a.deferredMicroJoules)).toBe(energy);
     if (d.powerLimitMilliWatts !== null) {
       const limit = 2n * BigInt(d.powerLimitMilliWatts);
       expect(energy <= (limit * (BigInt(d.coveredNanos) + 1_000_000_000n)) / 1_000_000n).toBe(true);
@@ -339,14 +356,17 @@ function arithmeticOf(statement: Statement): string {
     jumps;
   const energy = counter + big(d.fallbackEnergyMicroJoules);
   const a = d.attribution;
-  const attributed = big(a.requestsMicroJoules) + big(a.idleMicroJoules) + big(a.unattributedMicroJoules);
+  const attributed = sumOf(a) + big(a.deferredMicroJoules);
+  const r = a.resolved;
+  const outstanding = outstandingOf(d, undefined);
   const limit = 2n * big(d.powerLimitMilliWatts!);
   const ceiling = (limit * (big(d.coveredNanos) + 1_000_000_000n)) / 1_000_000n;
   const implied = big(d.comparedCounterMicroJoules) - big(d.residualMicroJoules);
   return [
     `counter energy      ${d.counterEndMicroJoules} − ${d.counterStartMicroJoules} + ${d.wrapCount} × ${wrapRange} + ${jumps} = ${counter}`,
     `energy              ${counter} + ${d.fallbackEnergyMicroJoules} = ${energy}`,
-    `attribution         ${a.requestsMicroJoules} + ${a.idleMicroJoules} + ${a.unattributedMicroJoules} = ${attributed}`,
+    `attribution         ${a.requestsMicroJoules} + ${a.idleMicroJoules} + ${a.unattributedMicroJoules} + ${a.deferredMicroJoules} = ${attributed}`,
+    `deferred balance    0 + ${a.deferredMicroJoules} − (${r.requestsMicroJoules} + ${r.idleMicroJoules} + ${r.unattributedMicroJoules}) = ${outstanding}`,
     `energy ceiling      ${limit} × (${d.coveredNanos} + 1000000000) / 1000000 = ${ceiling} ≥ ${d.energyMicroJoules}`,
     `power ceiling       ${d.peakPowerMilliWatts} ≤ ${limit}`,
     `implied integrated  ${d.comparedCounterMicroJoules} − (${d.residualMicroJoules}) = ${implied}, within [0, ${d.integratedEnergyMicroJoules}]`,
@@ -494,6 +514,7 @@ describe('docs/FORMAT.md worked example', () => {
         const before = previous?.statement.predicate.devices.find((x) => x.deviceId === d.deviceId);
         if (before?.counterEndMicroJoules)
           expect(d.counterStartMicroJoules).toBe(before.counterEndMicroJoules);
+        expect(BigInt(d.attribution.outstandingDeferredMicroJoules)).toBe(outstandingOf(d, before));
       }
       const mine = records.filter((r) => r.sequence === p.sequence);
       expect(mine.map((r) => r.index)).toEqual(mine.map((_, i) => i));
