@@ -35,6 +35,9 @@ interface RunOptions extends CommonOptions {
   readonly signingKey?: string;
   readonly batchIntervalMs?: string;
   readonly ledger?: boolean;
+  readonly proxy?: boolean;
+  readonly proxyListen?: string;
+  readonly upstream?: string[];
 }
 
 function runFlags(options: RunOptions): Record<string, unknown> {
@@ -46,8 +49,18 @@ function runFlags(options: RunOptions): Record<string, unknown> {
       : options.batchIntervalMs;
   }
   if (options.ledger === false) ledger.enabled = false;
+  const proxy: Record<string, unknown> = {};
+  if (options.proxy) proxy.enabled = true;
+  if (options.proxyListen !== undefined) proxy.listen = options.proxyListen;
+  if (options.upstream !== undefined) {
+    proxy.upstreams = options.upstream.map((url, i) => ({
+      name: i === 0 ? 'upstream' : `upstream-${i + 1}`,
+      url,
+    }));
+  }
   return {
     ledger,
+    proxy,
     ...(options.signingKey !== undefined ? { keys: { signingKeyPath: options.signingKey } } : {}),
   };
 }
@@ -93,6 +106,12 @@ function buildProgram(): Command {
     )
     .option('--batch-interval-ms <ms>', 'seal a batch every this many ms (config ledger.batchIntervalMs)')
     .option('--no-ledger', 'measure and log only; sign and store nothing (config ledger.enabled)')
+    .option('--proxy', 'run the measuring proxy in front of the inference servers (config proxy.enabled)')
+    .option('--proxy-listen <host:port>', 'where the proxy listens (config proxy.listen)')
+    .option(
+      '--upstream <url...>',
+      'an OpenAI-compatible server behind the proxy, on engine default (config proxy.upstreams)',
+    )
     .action(async (options: RunOptions) => {
       const { config, logger } = await loadContext(options, process.env, {}, runFlags(options));
       await runDaemon(config, systemClock, logger, shutdownSignal(), process.env.CREDENTIALS_DIRECTORY);

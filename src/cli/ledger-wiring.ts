@@ -35,6 +35,8 @@ export async function openLedger(options: {
   readonly logger: Logger;
   readonly devices: readonly DeviceInfo[];
   readonly credentialsDirectory: string | undefined;
+  /** Request attribution feeding the batches, when on. */
+  readonly attribution?: { readonly deviceIds: ReadonlySet<string>; readonly method: string };
 }): Promise<OpenLedger> {
   const { config, logger } = options;
   const host = await readHostIdentity({
@@ -106,6 +108,12 @@ export async function openLedger(options: {
       checkpointEveryBatches: config.ledger.checkpointEveryBatches,
       startEvents,
       ...(previousKey ? { firstBatchCosigners: [previousKey.signer] } : {}),
+      ...(options.attribution
+        ? {
+            attributedDeviceIds: options.attribution.deviceIds,
+            attributionMethod: options.attribution.method,
+          }
+        : {}),
       onSealed: (sealed) =>
         logger.debug(
           {

@@ -7,7 +7,8 @@ import { Meter } from '../meter/meter.js';
 import { closeProbes, type ProbeSelection, selectProbes } from '../probes/select.js';
 import { VERSION } from '../version.js';
 import { SIMULATED_BANNER } from './format.js';
-import { openLedger } from './ledger-wiring.js';
+import { type OpenLedger, openLedger } from './ledger-wiring.js';
+import { buildRequestPipeline } from './request-pipeline.js';
 
 /** How often the daemon logs a per-device energy summary. */
 const SUMMARY_INTERVAL_MS = 60_000;
@@ -49,16 +50,32 @@ export async function runDaemon(
       { clock, readTimeoutMs: config.meter.readTimeoutMs },
     );
     meter.subscribe(createGapLogger(logger));
-    const ledger = config.ledger.enabled
-      ? await openLedger({ config, clock, logger, devices, credentialsDirectory })
+    let ledger: OpenLedger | null = null;
+    const pipeline = config.ledger.enabled
+      ? buildRequestPipeline({ config, clock, logger, devices, batcher: () => ledger?.batcher ?? null })
       : null;
-    if (ledger) meter.subscribe((tick) => ledger.batcher.onTick(tick));
+    ledger = config.ledger.enabled
+      ? await openLedger({
+          config,
+          clock,
+          logger,
+          devices,
+          credentialsDirectory,
+          ...(pipeline
+            ? { attribution: { deviceIds: pipeline.attributedDeviceIds, method: pipeline.attributor.method } }
+            : {}),
+        })
+      : null;
+    const openedLedger = ledger;
+    if (openedLedger) meter.subscribe((tick) => openedLedger.batcher.onTick(tick));
+    if (pipeline) meter.subscribe((tick) => pipeline.onTick(tick));
     else
       logger.warn(
         { code: 'LEDGER_DISABLED' },
         'ledger.enabled is false: measurements are not signed or stored',
       );
     meter.start();
+    await pipeline?.start();
     logger.info(
       { code: 'DAEMON_RUNNING', deviceCount: devices.length },
       `measuring ${devices.length} devices`,
@@ -67,10 +84,12 @@ export async function runDaemon(
     summary.unref();
     await waitForAbort(signal);
     clearInterval(summary);
-    logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: finishing the tick in progress');
+    logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: draining requests, finishing the tick in progress');
+    await pipeline?.stopIntake();
     await meter.stop();
-    // The meter's last tick is in the window; sealing it now loses nothing that was measured.
-    await ledger?.close();
+    // Allocate everything still pending, then seal the last window: nothing measured is lost.
+    pipeline?.finish();
+    await openedLedger?.close();
     logTotals(meter, logger, 'DAEMON_STOPPED');
   } finally {
     await closeProbes(selection);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isListenAddress } from '../api/listen.js';
 
 /**
  * The configuration schema: one place that says every key, its type, its bounds and its default.
@@ -70,6 +71,65 @@ const keysSchema = z.object({
   previousSigningKeyPath: z.string().min(1).nullable().default(null),
 });
 
+const apiSchema = z.object({
+  /** Serve the read-only ledger API (batches, checkpoints, proofs, receipts). */
+  enabled: z.boolean().default(true),
+  /** Where the API listens. Loopback by default: expose it deliberately, e.g. behind a proxy. */
+  listen: z
+    .string()
+    .min(1)
+    .refine(isListenAddress, 'host:port with a port from 0 to 65535, e.g. 127.0.0.1:9464 or [::1]:9464')
+    .default('127.0.0.1:9464'),
+  /** Largest page of `GET /v1/batches`. */
+  maxPageSize: z.number().int().min(1).max(10_000).default(1000),
+});
+
+const engineSchema = z.object({
+  /** Engine id: a model endpoint and the GPUs serving it (tensor parallel across several is normal). */
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  /** GPU ids (`GPU-…` UUIDs, as `wattledger probe` lists them) or `all`. */
+  devices: z.union([z.literal('all'), z.array(z.string().min(1)).min(1)]),
+  /** Models served by this engine (informational; the proxy routes by upstream). */
+  models: z.array(z.string().min(1)).default([]),
+});
+
+const attributionSchema = z.object({
+  /** Idle power of each GPU in mW: energy up to idle × time is the idle share, never a request's. */
+  idlePowerMilliWatts: z.number().int().min(0).max(5_000_000).default(0),
+  /** Cost weight of one uncached prefill token. */
+  prefillWeight: z.number().int().min(0).max(1_000_000).default(1),
+  /** Cost weight of one decode token. */
+  decodeWeight: z.number().int().min(0).max(1_000_000).default(4),
+  /** Longest wait for an interval's requests to end before it is split by time overlap (estimated). */
+  maxDelayMs: z.number().int().min(0).max(3_600_000).default(60_000),
+});
+
+const upstreamSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  /** Base URL of an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp, Ollama). */
+  url: z.string().url(),
+  /** The engine (id from `engines`, or `default`) whose GPUs serve this upstream. */
+  engine: z.string().min(1).default('default'),
+  models: z.array(z.string().min(1)).default([]),
+});
+
+const proxySchema = z.object({
+  /** Run the measuring reverse proxy in front of the inference servers. */
+  enabled: z.boolean().default(false),
+  listen: z.string().refine(isListenAddress, 'host:port, e.g. 127.0.0.1:8080').default('127.0.0.1:8080'),
+  /** The first upstream is the default (unknown models, unmeasured paths). */
+  upstreams: z.array(upstreamSchema).default([]),
+  /** Largest request body read to measure it; larger bodies pass through unmeasured. */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
+  /** Upstream silence after which a request fails (504, or a cut stream). */
+  upstreamTimeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
+});
+
 const logSchema = z.object({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -79,6 +139,10 @@ export const configSchema = z.object({
   meter: meterSchema.prefault({}),
   ledger: ledgerSchema.prefault({}),
   keys: keysSchema.prefault({}),
+  api: apiSchema.prefault({}),
+  engines: z.array(engineSchema).default([]),
+  attribution: attributionSchema.prefault({}),
+  proxy: proxySchema.prefault({}),
   log: logSchema.prefault({}),
 });
 

@@ -1,0 +1,170 @@
+import { once } from 'node:events';
+import { parseListenAddress } from '../api/listen.js';
+import { Attributor } from '../attribution/attributor.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
+import type { Batcher } from '../ledger/batcher.js';
+import type { Logger } from '../log.js';
+import type { MeterTick } from '../meter/types.js';
+import type { DeviceInfo } from '../probes/types.js';
+import { createMeasuringProxy, type MeasuringProxy } from '../proxy/proxy.js';
+import type { EngineSpec } from '../requests/types.js';
+import { NANOS_PER_MILLI } from '../units.js';
+
+/** How long a stop waits for in-flight proxied requests before closing anyway. */
+const PROXY_DRAIN_MS = 10_000;
+
+/** Requests in, records out: the proxy (when enabled) feeding the attributor feeding the ledger. */
+export interface RequestPipeline {
+  readonly attributor: Attributor;
+  readonly engines: readonly EngineSpec[];
+  /** The devices whose energy the attributor splits (engine GPUs and additive host devices). */
+  readonly attributedDeviceIds: ReadonlySet<string>;
+  readonly proxy: MeasuringProxy | null;
+  /** Meter listener. */
+  onTick(tick: MeterTick): void;
+  start(): Promise<void>;
+  /** Stops taking requests (waits a while for those in flight). */
+  stopIntake(): Promise<void>;
+  /** Allocates everything still pending; call after the meter's last tick, before the last seal. */
+  finish(): void;
+}
+
+/**
+ * Engines from the configuration, or one engine `default` of every GPU when none is configured.
+ * Throws `CONFIG_INVALID` naming a device id that this host does not have.
+ */
+export function resolveEngines(config: Config, devices: readonly DeviceInfo[]): EngineSpec[] {
+  const gpus = devices.filter((d) => d.hwType === 'gpu').map((d) => d.id);
+  if (config.engines.length === 0) return [{ engineId: 'default', deviceIds: gpus, models: [] }];
+  return config.engines.map((engine, index) => {
+    const deviceIds = engine.devices === 'all' ? gpus : engine.devices;
+    const unknown = deviceIds.filter((id) => !gpus.includes(id));
+    if (unknown.length > 0) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `engine ${engine.id} names GPUs this host does not have: ${unknown.join(', ')}`,
+        [
+          {
+            path: `engines.${index}.devices`,
+            expected: `GPU ids of this host (${gpus.join(', ') || 'none'})`,
+            found: unknown.join(', '),
+          },
+        ],
+      );
+    }
+    return { engineId: engine.id, deviceIds, models: engine.models };
+  });
+}
+
+/** Builds the attributor (always, when the ledger is on) and the proxy (when configured). */
+export function buildRequestPipeline(options: {
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly devices: readonly DeviceInfo[];
+  /** Where allocations and records go; read on each call, so the ledger can open after this. */
+  readonly batcher: () => Batcher | null;
+}): RequestPipeline {
+  const { config, clock, logger, devices, batcher } = options;
+  const engines = resolveEngines(config, devices);
+  const hostDeviceIds = devices
+    .filter((d) => d.hwType !== 'gpu' && d.accounting !== 'overlapping')
+    .map((d) => d.id);
+  const idle = new Map(
+    devices
+      .filter((d) => d.hwType === 'gpu')
+      .map((d) => [d.id, config.attribution.idlePowerMilliWatts] as const),
+  );
+  const attributor = new Attributor({
+    engines,
+    hostDeviceIds,
+    idlePowerMilliWatts: idle,
+    prefillWeight: config.attribution.prefillWeight,
+    decodeWeight: config.attribution.decodeWeight,
+    maxDelayNanos: BigInt(config.attribution.maxDelayMs) * NANOS_PER_MILLI,
+    onAllocation: (allocation) => batcher()?.addAllocation(allocation),
+    onRecord: (record) => batcher()?.addRecord(record),
+  });
+  const proxy = config.proxy.enabled ? buildProxy(config, clock, logger, engines, attributor) : null;
+  return {
+    attributor,
+    engines,
+    attributedDeviceIds: new Set([...engines.flatMap((e) => e.deviceIds), ...hostDeviceIds]),
+    proxy,
+    onTick: (tick) => attributor.onTick(tick),
+    start: async () => {
+      if (!proxy) return;
+      const { host, port } = parseListenAddress(config.proxy.listen);
+      proxy.server.listen(port, host);
+      await once(proxy.server, 'listening');
+      logger.info(
+        {
+          code: 'PROXY_LISTENING',
+          listen: config.proxy.listen,
+          upstreams: config.proxy.upstreams.map((u) => u.name),
+        },
+        `measuring proxy on ${config.proxy.listen}`,
+      );
+    },
+    stopIntake: async () => {
+      if (proxy)
+        await Promise.race([
+          proxy.close(),
+          new Promise((resolve) => setTimeout(resolve, PROXY_DRAIN_MS).unref()),
+        ]);
+    },
+    finish: () => attributor.flush(),
+  };
+}
+
+function buildProxy(
+  config: Config,
+  clock: Clock,
+  logger: Logger,
+  engines: readonly EngineSpec[],
+  attributor: Attributor,
+): MeasuringProxy {
+  const upstreams = config.proxy.upstreams;
+  if (upstreams.length === 0) {
+    throw new ConfigError('CONFIG_INVALID', 'proxy.enabled is true but proxy.upstreams is empty', [
+      {
+        path: 'proxy.upstreams',
+        expected: 'at least one upstream {name, url, engine, models}',
+        found: 'an empty list',
+      },
+    ]);
+  }
+  const engineIds = new Set(engines.map((e) => e.engineId));
+  for (const [index, upstream] of upstreams.entries()) {
+    if (!engineIds.has(upstream.engine)) {
+      throw new ConfigError(
+        'CONFIG_INVALID',
+        `proxy upstream ${upstream.name} runs on unknown engine ${upstream.engine}`,
+        [
+          {
+            path: `proxy.upstreams.${index}.engine`,
+            expected: `one of ${[...engineIds].join(', ')}`,
+            found: upstream.engine,
+          },
+        ],
+      );
+    }
+  }
+  return createMeasuringProxy({
+    upstreams: upstreams.map((u) => ({ name: u.name, url: u.url, engineId: u.engine, models: u.models })),
+    defaultUpstream: upstreams[0]?.name as string,
+    sink: (event) => {
+      attributor.onEvent(event);
+    },
+    clock,
+    maxBodyBytes: config.proxy.maxBodyBytes,
+    upstreamTimeoutMs: config.proxy.upstreamTimeoutMs,
+    onMeasurementError: (error) =>
+      logger.warn(
+        { code: 'PROXY_MEASUREMENT_ERROR', err: String(error) },
+        'measurement failed; the request was proxied anyway',
+      ),
+  });
+}

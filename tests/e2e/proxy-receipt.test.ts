@@ -1,0 +1,88 @@
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cliSkipReason, collect, runCli, startCli, waitForStderr } from '../helpers/cli.js';
+import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
+import { makeTmpDir } from '../helpers/tmp-dir.js';
+
+// The product end to end: a real OpenAI client talks to the daemon's measuring proxy in front of a
+// loopback server replaying a recorded OpenAI stream (../shared/fixtures/openai-sse, see
+// SOURCES.md); the daemon meters simulated GPUs, attributes energy to the requests, seals signed
+// batches; then a receipt for one request is cut and verified offline with only the public key.
+const skip = cliSkipReason();
+
+describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receipt', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  it('gives every proxied request a record whose receipt verifies offline', async () => {
+    const { dir, cleanup } = await makeTmpDir();
+    cleanups.push(cleanup);
+    const recorded = loadFixture('openai-gpt4o-chat-stream-include-usage.sse');
+    const upstream = await FakeUpstream.start(() => ({ ...recorded, split: 64, delayMs: 20 }));
+    cleanups.push(() => upstream.close());
+    const key = join(dir, 'k.key');
+    expect((await runCli(['keygen', '--out', key, '--name', 'wattledger/e2e'])).code).toBe(0);
+    const ledger = join(dir, 'ledger');
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const daemon = startCli(
+      [
+        'run',
+        '--simulate',
+        '--rapl',
+        'off',
+        '--ledger-dir',
+        ledger,
+        '--signing-key',
+        key,
+        '--batch-interval-ms',
+        '300',
+        '--proxy',
+        '--proxy-listen',
+        `127.0.0.1:${port}`,
+        '--upstream',
+        upstream.url,
+      ],
+      { WATTLEDGER_LOG_LEVEL: 'debug' },
+    );
+    const done = collect(daemon, 30_000);
+    await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
+
+    const client = new OpenAI({ apiKey: 'test', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { data: stream, response } = await client.chat.completions
+        .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true })
+        .withResponse();
+      let text = '';
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+      expect(text.length).toBeGreaterThan(0);
+      ids.push(response.headers.get('x-wattledger-request-id') as string);
+    }
+    expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 800)); // a few more ticks and seals
+    daemon.kill('SIGTERM');
+    const result = await done;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+
+    const verified = await runCli(['verify', ledger, '--key', `${key}.pub`, '--json']);
+    expect(verified.code, verified.stdout).toBe(0);
+
+    const receiptFile = join(dir, 'receipt.json');
+    const cut = await runCli(['receipt', ids[1] as string, '--ledger-dir', ledger, '--out', receiptFile]);
+    expect(cut.code, cut.stderr).toBe(0);
+    const checked = await runCli(['verify-receipt', receiptFile, '--key', `${key}.pub`, '--json']);
+    expect(checked.code, checked.stdout).toBe(0);
+    const report = JSON.parse(checked.stdout);
+    expect(report.requestId).toBe(ids[1]);
+    expect(report.record).toMatchObject({
+      requestId: ids[1],
+      inputTokens: 14,
+      outputTokens: 30,
+      outcome: 'ok',
+    });
+    expect(BigInt(report.record.activeEnergyMicroJoules)).toBeGreaterThan(0n);
+  });
+});
