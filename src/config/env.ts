@@ -14,6 +14,7 @@ export const ENV_KEYS: Readonly<
   WATTLEDGER_RAPL_INTERVAL_MS: { path: 'meter.raplIntervalMs', type: 'integer' },
   WATTLEDGER_LEDGER_DIR: { path: 'ledger.dir', type: 'string' },
   WATTLEDGER_SIGNING_KEY: { path: 'keys.signingKeyPath', type: 'string' },
+  WATTLEDGER_API_LISTEN: { path: 'api.listen', type: 'string' },
   WATTLEDGER_LOG_LEVEL: { path: 'log.level', type: 'string' },
 };
 
