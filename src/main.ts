@@ -37,6 +37,8 @@ interface RunOptions extends CommonOptions {
   readonly ledger?: boolean;
   readonly proxy?: boolean;
   readonly proxyListen?: string;
+  readonly api?: boolean;
+  readonly apiListen?: string;
   readonly upstream?: string[];
 }
 
@@ -58,9 +60,13 @@ function runFlags(options: RunOptions): Record<string, unknown> {
       url,
     }));
   }
+  const api: Record<string, unknown> = {};
+  if (options.api === false) api.enabled = false;
+  if (options.apiListen !== undefined) api.listen = options.apiListen;
   return {
     ledger,
     proxy,
+    api,
     ...(options.signingKey !== undefined ? { keys: { signingKeyPath: options.signingKey } } : {}),
   };
 }
@@ -106,6 +112,8 @@ function buildProgram(): Command {
     )
     .option('--batch-interval-ms <ms>', 'seal a batch every this many ms (config ledger.batchIntervalMs)')
     .option('--no-ledger', 'measure and log only; sign and store nothing (config ledger.enabled)')
+    .option('--api-listen <host:port>', 'where the read-only ledger API listens (config api.listen)')
+    .option('--no-api', 'do not serve the ledger API (config api.enabled)')
     .option('--proxy', 'run the measuring proxy in front of the inference servers (config proxy.enabled)')
     .option('--proxy-listen <host:port>', 'where the proxy listens (config proxy.listen)')
     .option(

@@ -7,7 +7,7 @@ import { sha256 } from '../attest/sha256.js';
 import { type Clock, rfc3339 } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { loadSigningKey } from '../keys/key-file.js';
-import { Batcher } from '../ledger/batcher.js';
+import { Batcher, type SealedBatch } from '../ledger/batcher.js';
 import { loadChainState } from '../ledger/chain-state.js';
 import { LedgerError } from '../ledger/errors.js';
 import { RecordLog } from '../ledger/record-log.js';
@@ -22,6 +22,12 @@ export interface OpenLedger {
   readonly batcher: Batcher;
   readonly origin: string;
   readonly dir: string;
+  /** The signing key's public parts (for the API's /v1/keys). */
+  readonly publicKey: {
+    readonly keyId: string;
+    readonly publicKey: Uint8Array;
+    readonly verifierKey: string;
+  };
   close(): Promise<void>;
 }
 
@@ -35,6 +41,8 @@ export async function openLedger(options: {
   readonly logger: Logger;
   readonly devices: readonly DeviceInfo[];
   readonly credentialsDirectory: string | undefined;
+  /** Called after each batch is on disk (the API index follows the ledger through it). */
+  readonly onSealed?: (sealed: SealedBatch) => void;
   /** Request attribution feeding the batches, when on. */
   readonly attribution?: { readonly deviceIds: ReadonlySet<string>; readonly method: string };
 }): Promise<OpenLedger> {
@@ -114,7 +122,8 @@ export async function openLedger(options: {
             attributionMethod: options.attribution.method,
           }
         : {}),
-      onSealed: (sealed) =>
+      onSealed: (sealed) => {
+        options.onSealed?.(sealed);
         logger.debug(
           {
             code: 'LEDGER_SEALED',
@@ -123,7 +132,8 @@ export async function openLedger(options: {
             records: sealed.recordCount,
           },
           `sealed batch ${sealed.sequence}`,
-        ),
+        );
+      },
       onError: (error, sequence) =>
         logger.error(
           { code: 'LEDGER_WRITE_FAILED', sequence, err: String(error) },
@@ -146,6 +156,7 @@ export async function openLedger(options: {
       batcher,
       origin,
       dir,
+      publicKey: { keyId: key.keyId, publicKey: key.publicKey, verifierKey: key.verifierKey },
       close: async () => {
         await batcher.stop();
         await records.close();

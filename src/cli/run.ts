@@ -1,11 +1,13 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { CliError } from '../errors.js';
+import type { SealedBatch } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
 import { createGapLogger } from '../meter/gap-log.js';
 import { Meter } from '../meter/meter.js';
 import { closeProbes, type ProbeSelection, selectProbes } from '../probes/select.js';
 import { VERSION } from '../version.js';
+import { createDaemonApi } from './api-wiring.js';
 import { SIMULATED_BANNER } from './format.js';
 import { type OpenLedger, openLedger } from './ledger-wiring.js';
 import { buildRequestPipeline } from './request-pipeline.js';
@@ -54,6 +56,7 @@ export async function runDaemon(
     const pipeline = config.ledger.enabled
       ? buildRequestPipeline({ config, clock, logger, devices, batcher: () => ledger?.batcher ?? null })
       : null;
+    const api = config.ledger.enabled && config.api.enabled ? createDaemonApi(config, logger) : null;
     ledger = config.ledger.enabled
       ? await openLedger({
           config,
@@ -61,6 +64,7 @@ export async function runDaemon(
           logger,
           devices,
           credentialsDirectory,
+          ...(api ? { onSealed: (sealed: SealedBatch) => api.index.append(sealed) } : {}),
           ...(pipeline
             ? { attribution: { deviceIds: pipeline.attributedDeviceIds, method: pipeline.attributor.method } }
             : {}),
@@ -74,7 +78,10 @@ export async function runDaemon(
         { code: 'LEDGER_DISABLED' },
         'ledger.enabled is false: measurements are not signed or stored',
       );
+    let running = false;
+    if (api && openedLedger) await api.start(openedLedger, meter, () => running);
     meter.start();
+    running = true;
     await pipeline?.start();
     logger.info(
       { code: 'DAEMON_RUNNING', deviceCount: devices.length },
@@ -85,11 +92,13 @@ export async function runDaemon(
     await waitForAbort(signal);
     clearInterval(summary);
     logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: draining requests, finishing the tick in progress');
+    running = false;
     await pipeline?.stopIntake();
     await meter.stop();
     // Allocate everything still pending, then seal the last window: nothing measured is lost.
     pipeline?.finish();
     await openedLedger?.close();
+    await api?.close();
     logTotals(meter, logger, 'DAEMON_STOPPED');
   } finally {
     await closeProbes(selection);

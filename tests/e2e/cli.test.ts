@@ -102,7 +102,7 @@ describe.skipIf(skip !== undefined)('wattledger CLI', () => {
 
   it('runs the daemon, logs JSON lines, and stops cleanly on SIGTERM with its totals', async () => {
     const { args, env, state } = await fakes(1);
-    const child = startCli(['run', ...args, '--gpu-interval-ms', '50', '--no-ledger'], env);
+    const child = startCli(['run', ...args, '--gpu-interval-ms', '50', '--no-ledger', '--no-api'], env);
     const done = collect(child, 20_000);
     await waitForStderr(child, (text) => text.includes('DAEMON_RUNNING'));
     await new Promise((resolve) => setTimeout(resolve, 300)); // the baseline reading is taken

@@ -48,7 +48,9 @@ describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receip
       { WATTLEDGER_LOG_LEVEL: 'debug' },
     );
     const done = collect(daemon, 30_000);
-    await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
+    const startLog = await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
+    const apiUrl = /"code":"API_LISTENING","url":"([^"]+)"/.exec(startLog)?.[1] as string;
+    expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
     const client = new OpenAI({ apiKey: 'test', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
     const ids: string[] = [];
@@ -63,6 +65,11 @@ describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receip
     }
     expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 800)); // a few more ticks and seals
+    const batches = (await (await fetch(`${apiUrl}/v1/batches?from=0&limit=2`)).json()) as {
+      batches: unknown[];
+    };
+    expect(batches.batches.length).toBe(2);
+    expect((await fetch(`${apiUrl}/readyz`)).status).toBe(200);
     daemon.kill('SIGTERM');
     const result = await done;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
