@@ -1,6 +1,6 @@
 import type { NativeFunction, NvmlDeviceHandle, NvmlResult } from './nvml-binding.js';
 import { NVML_ERROR_FUNCTION_NOT_FOUND, NVML_SUCCESS } from './nvml-errors.js';
-import { decodeFieldValue, type NvmlFieldValue } from './nvml-structs.js';
+import { decodeFieldValue, encodeFieldRequests, type NvmlFieldValue } from './nvml-structs.js';
 
 /**
  * Calls of declared NVML functions through koffi's `.async` (libuv's thread pool), because NVML can
@@ -61,10 +61,11 @@ export async function fieldValues(
   device: NvmlDeviceHandle,
   fields: readonly { readonly fieldId: number; readonly scopeId: number }[],
 ): Promise<NvmlResult<readonly NvmlFieldValue[]>> {
-  const values = fields.map((field) => ({ fieldId: field.fieldId, scopeId: field.scopeId }));
-  const ret = await callAsync(fn, [device, values.length, values]);
+  // A Buffer is passed as the array itself and written in place; the closure keeps it alive.
+  const buffer = encodeFieldRequests(fields);
+  const ret = await callAsync(fn, [device, fields.length, buffer]);
   if (ret !== NVML_SUCCESS) return { ok: false, ret };
-  return { ok: true, value: values.map((raw) => decodeFieldValue(raw as Record<string, unknown>)) };
+  return { ok: true, value: fields.map((_, index) => decodeFieldValue(buffer, index)) };
 }
 
 /** `nvmlDeviceGetMigMode`: its two out-parameters, current and pending mode. */

@@ -6,7 +6,9 @@ import type {
   NvmlMemoryInfo,
   NvmlPciInfo,
   NvmlResult,
+  NvmlUtilization,
 } from './nvml-binding.js';
+import { energyFieldMatchesCounter } from './nvml-energy.js';
 import { NVML_ERROR_GPU_IS_LOST } from './nvml-errors.js';
 import { callError, isUnsupported } from './nvml-failures.js';
 import {
@@ -33,8 +35,17 @@ export interface Gpu {
   readonly info: DeviceInfo;
   readonly handle: NvmlDeviceHandle;
   readonly powerSource: PowerSource;
+  /**
+   * Energy comes from field 83 of the power field read (one NVML call per tick), not from its own
+   * `nvmlDeviceGetTotalEnergyConsumption`. Set at open() where the field matches the counter;
+   * cleared when the field later says NOT_SUPPORTED.
+   */
+  energyFromField: boolean;
   utilization: boolean;
   memory: boolean;
+  /** The last auxiliary answers, repeated on the ticks that do not ask NVML for them. */
+  lastUtilization?: NvmlUtilization | undefined;
+  lastMemory?: NvmlMemoryInfo | undefined;
   /** Set on GPU_IS_LOST: every later read returns this without calling NVML. */
   lost?: ProbeError | undefined;
   /** A read still running on koffi's worker threads after an abort gave up on it. */
@@ -123,8 +134,21 @@ async function inspectGpu(
   const name = facts.name ?? `nvidia gpu ${index}`;
   const power = await choosePower(binding, handle.value, facts, name);
   const info = describeGpu(index, uuid.value, name, facts, power, versions);
+  // Only worth checking where the power already comes from a field read the energy can join.
+  const energyFromField =
+    power.source === 'field-instant' &&
+    facts.hasEnergyCounter &&
+    (await energyFieldMatchesCounter(binding, handle.value));
   // Utilization is first asked at the first read; memory was just asked.
-  return { info, handle: handle.value, powerSource: power.source, utilization: true, memory: !!facts.memory };
+  const { source: powerSource } = power;
+  return {
+    info,
+    handle: handle.value,
+    powerSource,
+    energyFromField,
+    utilization: true,
+    memory: !!facts.memory,
+  };
 }
 
 /** Asks NVML everything open() reports. Throws the `NVML_GPU_IS_LOST` error if the GPU is lost. */

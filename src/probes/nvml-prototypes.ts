@@ -36,8 +36,9 @@ export const PROTOTYPES = {
     'nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device, _Out_ unsigned long long *energy)',
   ],
   power: ['nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, _Out_ unsigned int *power)'],
+  // No _Inout_: the array is a Buffer written in place (nvml-structs.ts FIELD_VALUE_LAYOUT).
   fields: [
-    'nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCount, _Inout_ nvmlFieldValue_t *values)',
+    'nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int valuesCount, nvmlFieldValue_t *values)',
   ],
   limit: ['nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device, _Out_ unsigned int *limit)'],
   utilization: [

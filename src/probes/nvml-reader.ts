@@ -2,6 +2,7 @@ import type { Clock } from '../clock.js';
 import { ProbeError } from '../errors.js';
 import { microJoulesFromMilliJoules } from '../units.js';
 import type { NvmlBinding, NvmlCall, NvmlMemoryInfo, NvmlResult, NvmlUtilization } from './nvml-binding.js';
+import { fieldMilliJoules, POWER_AND_ENERGY_FIELDS } from './nvml-energy.js';
 import { NVML_ERROR_GPU_IS_LOST } from './nvml-errors.js';
 import { failureOf, isUnsupported } from './nvml-failures.js';
 import type { Gpu } from './nvml-inventory.js';
@@ -10,37 +11,42 @@ import type { DeviceReading, DeviceReadResult } from './types.js';
 
 /** One tick's reads of an open GPU, off the event loop, abandoned (not cancelled) on abort. */
 
-/** A power answer and the call that gave it (named in its error); `monoNanos` is when it returned. */
-interface PowerSample {
+/** An NVML answer and the call that gave it (named in its error). */
+interface Answer<T> {
   readonly call: NvmlCall;
-  readonly result: NvmlResult<number | undefined>;
+  readonly result: NvmlResult<T>;
+}
+
+/** A power answer; `monoNanos` is when it returned. */
+interface PowerSample extends Answer<number | undefined> {
   readonly monoNanos: bigint;
 }
 
-/** What one GPU's queries answered; `undefined` for a query that was not asked. */
-interface Answers {
-  readonly energy: NvmlResult<bigint> | undefined;
+/** Energy (`undefined`: a GPU without a counter) and power: the measurement itself. */
+interface Measured {
+  readonly energy: Answer<bigint> | undefined;
   readonly power: PowerSample;
-  readonly utilization: NvmlResult<NvmlUtilization> | undefined;
-  readonly memory: NvmlResult<NvmlMemoryInfo> | undefined;
 }
 
 /**
- * Reads one GPU. When `signal` aborts first, answers `PROBE_TIMEOUT` and leaves the NVML calls to
- * finish in the background; until they do, the GPU answers `PROBE_TIMEOUT` at once instead of
- * queueing more calls. A lost GPU answers its `NVML_GPU_IS_LOST` error without calling NVML.
+ * Reads one GPU; `auxiliary` says whether this tick also asks utilization and memory (other
+ * ticks repeat the last answers). When `signal` aborts first, answers `PROBE_TIMEOUT` and leaves
+ * the NVML calls to finish in the background; until they do, the GPU answers `PROBE_TIMEOUT` at
+ * once instead of queueing more calls. A lost GPU answers its `NVML_GPU_IS_LOST` error without
+ * calling NVML.
  */
 export function readGpu(
   binding: NvmlBinding,
   clock: Clock,
   gpu: Gpu,
   signal: AbortSignal,
+  auxiliary: boolean,
 ): Promise<DeviceReadResult> | DeviceReadResult {
   const deviceId = gpu.info.id;
   if (gpu.lost) return { ok: false, deviceId, error: gpu.lost };
   if (gpu.pending) return timeout(deviceId, 'the previous read of this gpu has not returned yet');
   if (signal.aborted) return timeout(deviceId, 'the read was aborted before it started');
-  const pending = sample(binding, clock, gpu);
+  const pending = sample(binding, clock, gpu, auxiliary);
   gpu.pending = pending;
   return new Promise((resolve) => {
     const onAbort = () => resolve(timeout(deviceId, 'the read was aborted while nvml was still answering'));
@@ -54,17 +60,21 @@ export function readGpu(
 }
 
 /** One GPU's queries, in parallel on koffi's worker threads. Never rejects. */
-async function sample(binding: NvmlBinding, clock: Clock, gpu: Gpu): Promise<DeviceReadResult> {
+async function sample(
+  binding: NvmlBinding,
+  clock: Clock,
+  gpu: Gpu,
+  auxiliary: boolean,
+): Promise<DeviceReadResult> {
   const deviceId = gpu.info.id;
   try {
-    const [energy, power, utilization, memory] = await Promise.all([
-      gpu.info.hasEnergyCounter ? binding.deviceGetTotalEnergyConsumption(gpu.handle) : undefined,
-      samplePower(binding, clock, gpu),
-      gpu.utilization ? binding.deviceGetUtilizationRates(gpu.handle) : undefined,
-      gpu.memory ? binding.deviceGetMemoryInfo(gpu.handle) : undefined,
+    const [{ energy, power }, utilization, memory] = await Promise.all([
+      measure(binding, clock, gpu),
+      auxiliary && gpu.utilization ? binding.deviceGetUtilizationRates(gpu.handle) : undefined,
+      auxiliary && gpu.memory ? binding.deviceGetMemoryInfo(gpu.handle) : undefined,
     ]);
     const calls = [
-      ['energy', energy],
+      [energy?.call ?? 'energy', energy?.result],
       [power.call, power.result],
       ['utilization', utilization],
       ['memory', memory],
@@ -73,10 +83,8 @@ async function sample(binding: NvmlBinding, clock: Clock, gpu: Gpu): Promise<Dev
     // Energy and power are the measurement: their failure is the device's; the others are optional.
     const failed = gpu.lost ?? failureOf(binding, deviceId, calls.slice(0, 2), () => true);
     if (failed) return { ok: false, deviceId, error: failed };
-    // Auxiliary readings: unsupported means stop asking; another failure only omits them this tick.
-    if (utilization && !utilization.ok && isUnsupported(utilization.ret)) gpu.utilization = false;
-    if (memory && !memory.ok && isUnsupported(memory.ret)) gpu.memory = false;
-    return { ok: true, deviceId, reading: toReading(clock, { energy, power, utilization, memory }) };
+    if (auxiliary) remember(gpu, utilization, memory);
+    return { ok: true, deviceId, reading: toReading(clock, gpu, { energy, power }) };
   } catch (cause) {
     // Only koffi itself throws here (e.g. its async queue is full); NVML answers with codes.
     const message = `nvml read of gpu ${deviceId} failed: ${String(cause)}`;
@@ -84,20 +92,66 @@ async function sample(binding: NvmlBinding, clock: Clock, gpu: Gpu): Promise<Dev
   }
 }
 
-/** The reading of whatever answered; a failed auxiliary query is left out. */
-function toReading(clock: Clock, { energy, power, utilization, memory }: Answers): DeviceReading {
+/**
+ * Keeps this tick's auxiliary answers for the ticks that do not ask. Unsupported means stop
+ * asking; another failure only omits them until the next auxiliary tick.
+ */
+function remember(
+  gpu: Gpu,
+  utilization: NvmlResult<NvmlUtilization> | undefined,
+  memory: NvmlResult<NvmlMemoryInfo> | undefined,
+): void {
+  if (utilization && !utilization.ok && isUnsupported(utilization.ret)) gpu.utilization = false;
+  if (memory && !memory.ok && isUnsupported(memory.ret)) gpu.memory = false;
+  gpu.lastUtilization = utilization?.ok ? utilization.value : undefined;
+  gpu.lastMemory = memory?.ok ? memory.value : undefined;
+}
+
+/** The reading of whatever answered; auxiliary values are the last ones NVML gave. */
+function toReading(clock: Clock, gpu: Gpu, { energy, power }: Measured): DeviceReading {
   const powerMilliWatts = power.result.ok ? power.result.value : undefined;
+  const { lastUtilization: utilization, lastMemory: memory } = gpu;
   return {
     monoNanos: clock.monoNanos(),
-    ...(energy?.ok && { energyCounterMicroJoules: microJoulesFromMilliJoules(energy.value) }),
+    ...(energy?.result.ok && { energyCounterMicroJoules: microJoulesFromMilliJoules(energy.result.value) }),
     ...(powerMilliWatts !== undefined && {
       powerSamples: [{ monoNanos: power.monoNanos, powerMilliWatts }],
     }),
-    ...(utilization?.ok && { utilizationGpuPercent: utilization.value.gpu }),
-    ...(memory?.ok && {
-      memoryUsedBytes: memory.value.usedBytes,
-      memoryTotalBytes: memory.value.totalBytes,
-    }),
+    ...(utilization && { utilizationGpuPercent: utilization.gpu }),
+    ...(memory && { memoryUsedBytes: memory.usedBytes, memoryTotalBytes: memory.totalBytes }),
+  };
+}
+
+/** Energy and power: one field read where the GPU allows it, else a call each, in parallel. */
+async function measure(binding: NvmlBinding, clock: Clock, gpu: Gpu): Promise<Measured> {
+  if (gpu.energyFromField) return measureByFields(binding, clock, gpu);
+  const [energy, power] = await Promise.all([
+    gpu.info.hasEnergyCounter ? binding.deviceGetTotalEnergyConsumption(gpu.handle) : undefined,
+    samplePower(binding, clock, gpu),
+  ]);
+  return { energy: energy && { call: 'energy', result: energy }, power };
+}
+
+/**
+ * Fields 186 and 83 in one `nvmlDeviceGetFieldValues`. When field 83 alone fails, this tick asks
+ * `nvmlDeviceGetTotalEnergyConsumption` instead, so the energy survives a field hiccup and a real
+ * failure is named after the counter call; NOT_SUPPORTED on the field ends the combined read.
+ */
+async function measureByFields(binding: NvmlBinding, clock: Clock, gpu: Gpu): Promise<Measured> {
+  const fields = await binding.deviceGetFieldValues(gpu.handle, POWER_AND_ENERGY_FIELDS);
+  const monoNanos = clock.monoNanos();
+  if (!fields.ok)
+    return {
+      energy: { call: 'fields', result: fields },
+      power: { call: 'fields', result: fields, monoNanos },
+    };
+  const power: PowerSample = { call: 'fields', result: instantMilliWatts(fields.value[0]), monoNanos };
+  const energy = fieldMilliJoules(fields.value[1]);
+  if (energy.ok) return { energy: { call: 'fields', result: energy }, power };
+  if (isUnsupported(energy.ret)) gpu.energyFromField = false;
+  return {
+    energy: { call: 'energy', result: await binding.deviceGetTotalEnergyConsumption(gpu.handle) },
+    power,
   };
 }
 

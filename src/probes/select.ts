@@ -1,10 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { describeError, ProbeError } from '../errors.js';
-import { NvidiaSmiProbe } from './nvidia-smi.js';
-import { NvmlProbe } from './nvml.js';
-import { RaplProbe } from './rapl.js';
-import { SimulatedGpuProbe } from './simulated.js';
 import type { Probe, ProbeInventory, ProbeKind } from './types.js';
 
 /** What happened when one probe was tried: used, failed (and why), or not tried (and why). */
@@ -39,27 +35,41 @@ export type ProbeEventSink = (event: {
   readonly detail: string;
 }) => void;
 
-type Factory = (config: Config, clock: Clock, onEvent: ProbeEventSink) => Probe;
+type Factory = (config: Config, clock: Clock, onEvent: ProbeEventSink) => Promise<Probe>;
 
-/** The explicit factory table: no registration by import side effect. */
+/**
+ * The explicit factory table: no registration by import side effect. Each factory imports its
+ * probe's module when called, so a daemon loads only the probes it tries: NVML never loads
+ * node-nvidia-smi and xml2js (several MiB of heap), nvidia-smi never loads the NVML binding.
+ */
 const FACTORIES: Readonly<Record<ProbeKind, Factory>> = {
-  nvml: (config, clock) => new NvmlProbe({ libraryPath: config.probes.nvmlLibraryPath, clock }),
-  'nvidia-smi': (config, clock) =>
-    new NvidiaSmiProbe({
+  nvml: async (config, clock) => {
+    const { NvmlProbe } = await import('./nvml.js');
+    return new NvmlProbe({ libraryPath: config.probes.nvmlLibraryPath, clock });
+  },
+  'nvidia-smi': async (config, clock) => {
+    const { NvidiaSmiProbe } = await import('./nvidia-smi.js');
+    return new NvidiaSmiProbe({
       nvidiaSmiPath: config.probes.nvidiaSmiPath,
       intervalMs: config.meter.gpuIntervalMs,
       clock,
-    }),
-  rapl: (config, clock) => new RaplProbe({ sysfsRoot: config.probes.sysfsRoot, clock }),
-  simulated: (config, clock) =>
-    new SimulatedGpuProbe({
+    });
+  },
+  rapl: async (config, clock) => {
+    const { RaplProbe } = await import('./rapl.js');
+    return new RaplProbe({ sysfsRoot: config.probes.sysfsRoot, clock });
+  },
+  simulated: async (config, clock) => {
+    const { SimulatedGpuProbe } = await import('./simulated.js');
+    return new SimulatedGpuProbe({
       gpuCount: config.probes.simulated.gpuCount,
       name: config.probes.simulated.name,
       idlePowerMilliWatts: config.probes.simulated.idlePowerMilliWatts,
       maxPowerMilliWatts: config.probes.simulated.maxPowerMilliWatts,
       seed: config.probes.simulated.seed,
       clock,
-    }),
+    });
+  },
 };
 
 /** GPU preference lists per `probes.gpu` choice. Simulated GPUs are never in the `auto` list. */
@@ -133,8 +143,10 @@ async function tryOpen(
   signal: AbortSignal | undefined,
   onEvent: ProbeEventSink,
 ): Promise<{ attempt: ProbeAttempt; opened?: OpenedProbe }> {
-  const probe = FACTORIES[kind](config, clock, onEvent);
+  let probe: Probe | undefined;
   try {
+    // Inside the try: a module that fails to load is that probe's failure, not the daemon's.
+    probe = await FACTORIES[kind](config, clock, onEvent);
     const inventory = await probe.open(signal);
     if (inventory.devices.length === 0) {
       await probe.close();
@@ -145,7 +157,7 @@ async function tryOpen(
       opened: { probe, inventory, intervalMs },
     };
   } catch (error) {
-    await probe.close().catch(() => undefined);
+    await probe?.close().catch(() => undefined);
     const attempt: ProbeAttempt =
       error instanceof ProbeError
         ? {

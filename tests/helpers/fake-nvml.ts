@@ -13,6 +13,12 @@ import { promisify } from 'node:util';
  * tests and the benchmark.
  */
 
+/**
+ * Environment that makes the fake skip trace, delay and fault-injection files, for the benchmark:
+ * a call then costs only the reads of its value files. Tests keep the default (faults on).
+ */
+export const FAKE_NVML_FAST_ENV: Readonly<Record<string, string>> = { FAKE_NVML_FAST: '1' };
+
 const run = promisify(execFile);
 
 /** Absolute path of the C source of the fake library. */
@@ -75,6 +81,8 @@ export interface FakeGpu {
   /** `nvmlDeviceArchitecture_t`: 7 Ampere, 9 Hopper… */
   readonly arch: number | null;
   readonly energyMilliJoules: bigint | number | null;
+  /** What field 83 reports instead of `energyMilliJoules`; `null` (the default): the same counter. */
+  readonly energyFieldMilliJoules: bigint | number | null;
   /** What `nvmlDeviceGetPowerUsage` (and field 185) returns. */
   readonly powerMilliWatts: number | null;
   /** What field `NVML_FI_DEV_POWER_INSTANT` (186) returns. */
@@ -96,6 +104,7 @@ const FILES: Readonly<Record<keyof FakeGpu, string>> = {
   pciDeviceId: 'pci_device_id',
   arch: 'arch',
   energyMilliJoules: 'energy_mj',
+  energyFieldMilliJoules: 'energy_field_mj',
   powerMilliWatts: 'power_mw',
   instantMilliWatts: 'instant_mw',
   powerLimitMilliWatts: 'power_limit_mw',
@@ -117,6 +126,7 @@ export function defaultFakeGpu(index: number): FakeGpu {
     pciDeviceId: 0x233510de,
     arch: 9,
     energyMilliJoules: 1_000_000 + index,
+    energyFieldMilliJoules: null,
     powerMilliWatts: 627_400,
     instantMilliWatts: 588_390,
     powerLimitMilliWatts: 700_000,
@@ -163,7 +173,11 @@ export class FakeNvmlState {
     await this.setGpu(index, { energyMilliJoules: milliJoules });
   }
 
-  /** Makes `functions` (unversioned C names; all device calls when omitted) on GPU `index` return `code`. */
+  /**
+   * Makes `functions` (unversioned C names; all device calls when omitted) on GPU `index` return
+   * `code`. `field<id>` (e.g. `field83`) fails that field value alone, as its per-field status;
+   * `nvmlDeviceGetTotalEnergyConsumption` also fails the energy fields 83 and 191 that way.
+   */
   async setFail(index: number, code: number, functions: readonly string[] = []): Promise<void> {
     await this.write(`${index}/fail_funcs`, functions.join(','));
     await this.write(`${index}/fail_code`, code);
