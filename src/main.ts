@@ -1,22 +1,15 @@
 #!/usr/bin/env node
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { addCommonOptions, type CommonOptions, loadContext } from './cli/common.js';
-import { KEYGEN_DESCRIPTION, runKeygen } from './cli/keygen.js';
-import { noGpuError, renderProbeJson, renderProbeText } from './cli/probe.js';
-import { buildProbeReport } from './cli/probe-report.js';
 import {
+  KEYGEN_DESCRIPTION,
   RECEIPT_DESCRIPTION,
-  runReceipt,
-  runVerifyReceipt,
+  VERIFY_DESCRIPTION,
   VERIFY_RECEIPT_DESCRIPTION,
-} from './cli/receipt.js';
-import { runDaemon } from './cli/run.js';
-import { runVerify, VERIFY_DESCRIPTION } from './cli/verify.js';
-import { runWatch } from './cli/watch.js';
+} from './cli/descriptions.js';
 import { systemClock } from './clock.js';
 import { loadConfig } from './config/load.js';
 import { BaseError } from './errors.js';
-import { readHostIdentity } from './probes/host-identity.js';
 import { VERSION } from './version.js';
 
 interface VerifyCliOptions {
@@ -122,7 +115,13 @@ function buildProgram(): Command {
     )
     .action(async (options: RunOptions) => {
       const { config, logger } = await loadContext(options, process.env, {}, runFlags(options));
-      await runDaemon(config, systemClock, logger, shutdownSignal(), process.env.CREDENTIALS_DIRECTORY);
+      await (await import('./cli/run.js')).runDaemon(
+        config,
+        systemClock,
+        logger,
+        shutdownSignal(),
+        process.env.CREDENTIALS_DIRECTORY,
+      );
     });
 
   program
@@ -138,8 +137,10 @@ function buildProgram(): Command {
     )
     .option('--json', 'print the result as JSON')
     .action(async (options: { out: string; name?: string; json?: boolean }) => {
-      const name = options.name ?? `wattledger/${(await readHostIdentity({ timeoutMs: 5000 })).hostId}`;
-      await runKeygen({ ...options, name }, process.stdout);
+      const name =
+        options.name ??
+        `wattledger/${(await (await import('./probes/host-identity.js')).readHostIdentity({ timeoutMs: 5000 })).hostId}`;
+      await (await import('./cli/keygen.js')).runKeygen({ ...options, name }, process.stdout);
     });
 
   program
@@ -160,7 +161,7 @@ function buildProgram(): Command {
       new Option('--engine <engine>', 'signature engine').choices(['node', 'tweetnacl']).default('node'),
     )
     .action(async (paths: string[], options: VerifyCliOptions) => {
-      process.exitCode = await runVerify(
+      process.exitCode = await (await import('./cli/verify.js')).runVerify(
         {
           paths,
           keys: options.key ?? [],
@@ -188,7 +189,7 @@ function buildProgram(): Command {
         env: process.env,
         flags: options.ledgerDir ? { ledger: { dir: options.ledgerDir } } : {},
       });
-      process.exitCode = await runReceipt(
+      process.exitCode = await (await import('./cli/receipt.js')).runReceipt(
         { requestId, ledgerDir: config.ledger.dir, out: options.out },
         { stdout: process.stdout, stderr: process.stderr },
       );
@@ -204,7 +205,7 @@ function buildProgram(): Command {
     )
     .option('--json', 'print the report as JSON')
     .action(async (file: string, options: { key?: string[]; json?: boolean }) => {
-      process.exitCode = await runVerifyReceipt(
+      process.exitCode = await (await import('./cli/receipt.js')).runVerifyReceipt(
         { file, keys: options.key ?? [], json: options.json },
         { stdout: process.stdout, stderr: process.stderr },
       );
@@ -218,6 +219,9 @@ function buildProgram(): Command {
     .option('--sample-ms <ms>', 'time between the two readings', positiveInt, 500)
     .action(async (options: CommonOptions & { json?: boolean; sampleMs: number }) => {
       const { config } = await loadContext(options, process.env, { log: { level: 'warn' } });
+      const { buildProbeReport } = await import('./cli/probe-report.js');
+      const { noGpuError, renderProbeJson, renderProbeText } = await import('./cli/probe.js');
+      const { readHostIdentity } = await import('./probes/host-identity.js');
       const [report, host] = await Promise.all([
         buildProbeReport(config, systemClock, options.sampleMs),
         readHostIdentity({ timeoutMs: 5000 }),
@@ -234,7 +238,7 @@ function buildProgram(): Command {
     .option('--frames <n>', 'stop after this many refreshes', positiveInt)
     .action(async (options: CommonOptions & { refreshMs: number; frames?: number }) => {
       const { config } = await loadContext(options, process.env, { log: { level: 'warn' } });
-      await runWatch(config, systemClock, {
+      await (await import('./cli/watch.js')).runWatch(config, systemClock, {
         refreshMs: options.refreshMs,
         ...(options.frames !== undefined ? { frames: options.frames } : {}),
         signal: shutdownSignal(),

@@ -1,10 +1,8 @@
+export { KEYGEN_DESCRIPTION } from './descriptions.js';
+
 import { base64FromBytes } from '../attest/bytes.js';
 import { pemFromEd25519PublicKey } from '../attest/key-id.js';
 import { type GeneratedKeyFile, generateKeyFile } from '../keys/key-file.js';
-
-/** One-line description of `wattledger keygen` for the command's help. */
-export const KEYGEN_DESCRIPTION =
-  'generate an Ed25519 signing key (private key 0600, public key beside it as <file>.pub) and print the public key in every form a verifier accepts';
 
 /** Options of `wattledger keygen`. */
 export interface KeygenOptions {

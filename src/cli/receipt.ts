@@ -1,3 +1,5 @@
+export { RECEIPT_DESCRIPTION, VERIFY_RECEIPT_DESCRIPTION } from './descriptions.js';
+
 import { open, readFile, stat } from 'node:fs/promises';
 import { createNodeEd25519Verify } from '../attest/ed25519-node.js';
 import { BaseError, CliError, describeError } from '../errors.js';
@@ -6,14 +8,6 @@ import { buildReceipt, ReceiptError } from '../ledger/receipt-builder.js';
 import { finding } from '../verify/findings.js';
 import { type ReceiptReport, unreadableReceiptReport, verifyReceipt } from '../verify/receipt.js';
 import { SIMULATED_BANNER } from './format.js';
-
-/** One-line description of `wattledger receipt` for the command's help. */
-export const RECEIPT_DESCRIPTION =
-  'cut the receipt of one request (its record, the signed batch, two inclusion proofs and the checkpoint), verifiable offline with only the public key';
-
-/** One-line description of `wattledger verify-receipt` for the command's help. */
-export const VERIFY_RECEIPT_DESCRIPTION =
-  'verify a request receipt offline with trusted public keys; exit 0 verified, 1 failed, 2 usage';
 
 /** Where a command writes: its result to stdout, messages for a person to stderr. */
 export interface ReceiptIo {

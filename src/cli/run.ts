@@ -7,10 +7,8 @@ import { createGapLogger } from '../meter/gap-log.js';
 import { Meter } from '../meter/meter.js';
 import { closeProbes, type ProbeSelection, selectProbes } from '../probes/select.js';
 import { VERSION } from '../version.js';
-import { createDaemonApi } from './api-wiring.js';
 import { SIMULATED_BANNER } from './format.js';
-import { type OpenLedger, openLedger } from './ledger-wiring.js';
-import { buildRequestPipeline } from './request-pipeline.js';
+import type { OpenLedger } from './ledger-wiring.js';
 
 /** How often the daemon logs a per-device energy summary. */
 const SUMMARY_INTERVAL_MS = 60_000;
@@ -53,11 +51,20 @@ export async function runDaemon(
     );
     meter.subscribe(createGapLogger(logger));
     let ledger: OpenLedger | null = null;
-    const pipeline = config.ledger.enabled
+    // The ledger, the API and the proxy load only when enabled: a daemon that only meters stays small.
+    const { buildRequestPipeline } = config.ledger.enabled
+      ? await import('./request-pipeline.js')
+      : { buildRequestPipeline: null };
+    const { openLedger } = config.ledger.enabled ? await import('./ledger-wiring.js') : { openLedger: null };
+    const { createDaemonApi } =
+      config.ledger.enabled && config.api.enabled
+        ? await import('./api-wiring.js')
+        : { createDaemonApi: null };
+    const pipeline = buildRequestPipeline
       ? buildRequestPipeline({ config, clock, logger, devices, batcher: () => ledger?.batcher ?? null })
       : null;
-    const api = config.ledger.enabled && config.api.enabled ? createDaemonApi(config, logger) : null;
-    ledger = config.ledger.enabled
+    const api = createDaemonApi ? createDaemonApi(config, logger) : null;
+    ledger = openLedger
       ? await openLedger({
           config,
           clock,

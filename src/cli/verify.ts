@@ -1,3 +1,5 @@
+export { VERIFY_DESCRIPTION } from './descriptions.js';
+
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { type Ed25519Verify, ed25519Verify } from '../attest/ed25519.js';
@@ -11,11 +13,6 @@ import { type Finding, finding } from '../verify/findings.js';
 import type { VerifierKey } from '../verify/keyring.js';
 import { LedgerVerifier, type VerificationReport } from '../verify/verifier.js';
 import { SIMULATED_BANNER } from './format.js';
-
-/** One-line description of `wattledger verify` for the command's help. */
-export const VERIFY_DESCRIPTION =
-  'verify a ledger with only public keys: signatures, hash chain, sequence numbers, energy arithmetic ' +
-  'and signed checkpoints (exit 0 verified, 1 failed, 2 usage or i/o error)';
 
 /** Options of `wattledger verify`. */
 export interface VerifyOptions {
