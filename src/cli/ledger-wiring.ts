@@ -43,6 +43,8 @@ export async function openLedger(options: {
   readonly credentialsDirectory: string | undefined;
   /** Called after each batch is on disk (the API index follows the ledger through it). */
   readonly onSealed?: (sealed: SealedBatch) => void;
+  /** The factor snapshot for every batch (carbon, water, energy source). */
+  readonly factors?: Readonly<Record<string, unknown>> | null;
   /** Request attribution feeding the batches, when on. */
   readonly attribution?: { readonly deviceIds: ReadonlySet<string>; readonly method: string };
 }): Promise<OpenLedger> {
@@ -115,6 +117,7 @@ export async function openLedger(options: {
       maxRecordsPerBatch: config.ledger.maxRecordsPerBatch,
       checkpointEveryBatches: config.ledger.checkpointEveryBatches,
       startEvents,
+      factors: options.factors ?? null,
       ...(previousKey ? { firstBatchCosigners: [previousKey.signer] } : {}),
       ...(options.attribution
         ? {

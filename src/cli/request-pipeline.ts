@@ -4,6 +4,7 @@ import { Attributor } from '../attribution/attributor.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
+import { type FactorSnapshot, recordActiveImpact } from '../factors/index.js';
 import type { Batcher } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
 import type { MeterTick } from '../meter/types.js';
@@ -64,6 +65,8 @@ export function buildRequestPipeline(options: {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly devices: readonly DeviceInfo[];
+  /** Converts each record's active energy to CO2e and water (the active boundary) before it is sealed. */
+  readonly factors: FactorSnapshot;
   /** Where allocations and records go; read on each call, so the ledger can open after this. */
   readonly batcher: () => Batcher | null;
 }): RequestPipeline {
@@ -85,7 +88,10 @@ export function buildRequestPipeline(options: {
     decodeWeight: config.attribution.decodeWeight,
     maxDelayNanos: BigInt(config.attribution.maxDelayMs) * NANOS_PER_MILLI,
     onAllocation: (allocation) => batcher()?.addAllocation(allocation),
-    onRecord: (record) => batcher()?.addRecord(record),
+    // The active boundary only: the comprehensive boundary needs each request's idle share, which
+    // the attributor does not allocate per request yet, so it stays null rather than understated.
+    onRecord: (record) =>
+      batcher()?.addRecord({ ...record, activeImpact: recordActiveImpact(record, options.factors) }),
   });
   const proxy = config.proxy.enabled ? buildProxy(config, clock, logger, engines, attributor) : null;
   return {

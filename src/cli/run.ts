@@ -60,9 +60,20 @@ export async function runDaemon(
       config.ledger.enabled && config.api.enabled
         ? await import('./api-wiring.js')
         : { createDaemonApi: null };
-    const pipeline = buildRequestPipeline
-      ? buildRequestPipeline({ config, clock, logger, devices, batcher: () => ledger?.batcher ?? null })
+    const factors = config.ledger.enabled
+      ? (await import('../factors/index.js')).buildFactorSnapshot(config.factors)
       : null;
+    const pipeline =
+      buildRequestPipeline && factors
+        ? buildRequestPipeline({
+            factors,
+            config,
+            clock,
+            logger,
+            devices,
+            batcher: () => ledger?.batcher ?? null,
+          })
+        : null;
     const api = createDaemonApi ? createDaemonApi(config, logger) : null;
     ledger = openLedger
       ? await openLedger({
@@ -71,6 +82,7 @@ export async function runDaemon(
           logger,
           devices,
           credentialsDirectory,
+          factors: factors as unknown as Readonly<Record<string, unknown>> | null,
           ...(api ? { onSealed: (sealed: SealedBatch) => api.index.append(sealed) } : {}),
           ...(pipeline
             ? { attribution: { deviceIds: pipeline.attributedDeviceIds, method: pipeline.attributor.method } }

@@ -130,6 +130,134 @@ const proxySchema = z.object({
   upstreamTimeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
 });
 
+/** An operator-supplied market-based factor (GHG Protocol Scope 2): never derived, never defaulted. */
+const marketFactorSchema = z.object({
+  /** The contractual instrument's emission rate, mg CO2e per kWh (integer). */
+  gridIntensityMilligramsPerKilowattHour: z.number().int().min(0).max(5_000_000),
+  /** What backs it: "PPA", "REC", "GO", "supplier mix", "residual mix". */
+  instrument: z.string().min(1).max(200),
+  /** Where the figure comes from (contract, certificate, supplier disclosure). */
+  note: z.string().min(1).max(1000),
+});
+
+/**
+ * Carbon and water factors (docs/FACTORS.md). Integers with their unit in the name: PUE in
+ * thousandths, intensities in mg CO2e per kWh, water in mL per kWh. Without a zone no CO2e is
+ * reported; an unknown zone is an error, checked when the factors are resolved.
+ */
+const factorsSchema = z
+  .object({
+    /** Facility PUE × 1000. 1000 (PUE 1.0) means unknown: set your facility's. */
+    pueMilli: z.number().int().min(1000).max(10_000).default(1000),
+    /** Electricity Maps zone ("DE", "US-CAL-CISO") or ISO 3166 alpha-3 ("DEU"); null: no CO2e. */
+    zone: z.string().min(1).max(64).nullable().default(null),
+    /** Electricity Maps year; null: the latest the data package has. */
+    gridIntensityYear: z.number().int().min(2000).max(2100).nullable().default(null),
+    /** Operator's own location-based intensity, replacing the package's value for `zone`. */
+    gridIntensityMilligramsPerKilowattHour: z.number().int().min(0).max(5_000_000).nullable().default(null),
+    /** Where the operator's intensity comes from; required with it. */
+    gridIntensityNote: z.string().min(1).max(1000).nullable().default(null),
+    market: marketFactorSchema.nullable().default(null),
+    /** On-site water usage effectiveness, mL per kWh of IT energy. */
+    wueMillilitersPerKilowattHour: z.number().int().min(0).max(100_000).default(0),
+    wueSource: z.string().min(1).max(1000).nullable().default(null),
+    /** Off-site electricity water intensity, mL per kWh generated; null: off-site water unknown. */
+    ewifMillilitersPerKilowattHour: z.number().int().min(0).max(100_000).nullable().default(null),
+    ewifSource: z.string().min(1).max(1000).nullable().default(null),
+    energySource: z
+      .object({
+        kind: z.enum(['grid-mix', 'contracted']).default('grid-mix'),
+        description: z.string().min(1).max(1000).nullable().default(null),
+      })
+      .prefault({}),
+  })
+  .superRefine((factors, context) => {
+    // A factor without its provenance could not be checked by whoever reads the signed batch.
+    const override = factors.gridIntensityMilligramsPerKilowattHour !== null;
+    const rules: [boolean, string[], string][] = [
+      [override && factors.zone === null, ['zone'], 'a zone label when the intensity is overridden'],
+      [
+        override && factors.gridIntensityNote === null,
+        ['gridIntensityNote'],
+        'a note saying where the intensity comes from',
+      ],
+      [
+        factors.wueMillilitersPerKilowattHour > 0 && factors.wueSource === null,
+        ['wueSource'],
+        'the source of the wue value',
+      ],
+      [
+        factors.ewifMillilitersPerKilowattHour !== null && factors.ewifSource === null,
+        ['ewifSource'],
+        'the source of the ewif value',
+      ],
+      [
+        factors.energySource.kind === 'contracted' && factors.energySource.description === null,
+        ['energySource', 'description'],
+        'a description of the contracted supply',
+      ],
+    ];
+    for (const [broken, path, message] of rules) {
+      if (broken) context.addIssue({ code: 'custom', path, message });
+    }
+  });
+
+const otlpSchema = z.object({
+  /**
+   * Export metrics and the signed ledger over OTLP/HTTP. The standard `OTEL_EXPORTER_OTLP_*`
+   * variables (endpoint, protocol, headers, timeout, compression, certificates, temporality) win
+   * over the keys below, which only supply defaults.
+   */
+  enabled: z.boolean().default(false),
+  /** Base URL; `/v1/metrics` and `/v1/logs` are appended. Used only without `OTEL_EXPORTER_OTLP_*ENDPOINT`. */
+  endpoint: z.string().url().default('http://localhost:4318'),
+  /** Used only without `OTEL_EXPORTER_OTLP_PROTOCOL` (or its per-signal variants). */
+  protocol: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
+  metricsEnabled: z.boolean().default(true),
+  /** Metric export interval; `OTEL_METRIC_EXPORT_INTERVAL` wins when set. */
+  metricsIntervalMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+  /** `gen_ai.provider.name` on the GenAI metrics (required there): the serving software, e.g. `vllm`. */
+  genAiProviderName: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/)
+    .default('unknown'),
+  logsEnabled: z.boolean().default(true),
+  /** How often the ledger is checked for batches not yet exported (sealing also triggers a check). */
+  logsPollIntervalMs: z.number().int().min(100).max(3_600_000).default(10_000),
+  /** Most log records (batches + checkpoints) in one export request. */
+  logsMaxBatchRecords: z.number().int().min(1).max(10_000).default(100),
+  /** First wait after a failed log export; doubles per failure up to `retryMaxDelayMs`. */
+  retryInitialDelayMs: z.number().int().min(10).max(600_000).default(1000),
+  retryMaxDelayMs: z.number().int().min(10).max(3_600_000).default(60_000),
+});
+
+const eventsSchema = z.object({
+  /** Serve the request event API (docs/EVENTS.md) for inference servers the proxy does not front. */
+  enabled: z.boolean().default(false),
+  /** Where the event API listens. Loopback by default: the servers reporting run on this host. */
+  listen: z
+    .string()
+    .min(1)
+    .refine(isListenAddress, 'host:port with a port from 0 to 65535, e.g. 127.0.0.1:9465 or [::1]:9465')
+    .default('127.0.0.1:9465'),
+  /**
+   * File of bearer tokens, one per line, mode 0600 (never in this file: configs are often world
+   * readable). null: `$CREDENTIALS_DIRECTORY/event-api-tokens` (systemd `LoadCredential`).
+   */
+  tokenFile: z.string().min(1).nullable().default(null),
+  /** Most open requests; a start beyond it answers 429. */
+  maxInFlight: z.number().int().min(1).max(1_000_000).default(10_000),
+  /** Largest request body; a full batch of 1000 events is about 300 KiB. */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1_048_576),
+  /** An open request without any event for this long is ended as cancelled (a crashed client). */
+  openTimeoutMs: z.number().int().min(1000).max(86_400_000).default(3_600_000),
+});
+
 const logSchema = z.object({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -143,6 +271,9 @@ export const configSchema = z.object({
   engines: z.array(engineSchema).default([]),
   attribution: attributionSchema.prefault({}),
   proxy: proxySchema.prefault({}),
+  events: eventsSchema.prefault({}),
+  otlp: otlpSchema.prefault({}),
+  factors: factorsSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 

@@ -34,6 +34,8 @@ export interface BatcherOptions {
   readonly checkpointEveryBatches: number;
   /** Events for the first batch of this run (agent start, key announcement). */
   readonly startEvents: readonly WireEvent[];
+  /** The carbon/water factor snapshot every batch carries (`predicate.factors`); null when none is configured. */
+  readonly factors?: Readonly<Record<string, unknown>> | null;
   /** Extra signers of the first batch of this run: the old key during a rotation. */
   readonly firstBatchCosigners?: readonly Signer[];
   /**
@@ -194,7 +196,7 @@ export class Batcher {
           merkleRootSha256: recordSummary.merkleRootSha256,
           attributionMethod: this.attributionMethod,
         },
-        factors: null,
+        factors: this.o.factors ?? null,
         events: batch.events,
       },
       batch.windows,
