@@ -4,6 +4,7 @@ import { Attributor } from '../attribution/attributor.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
+import type { EventApiServer } from '../events/server.js';
 import { type FactorSnapshot, recordActiveImpact } from '../factors/index.js';
 import type { Batcher } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
@@ -69,6 +70,8 @@ export function buildRequestPipeline(options: {
   readonly factors: FactorSnapshot;
   /** Where allocations and records go; read on each call, so the ledger can open after this. */
   readonly batcher: () => Batcher | null;
+  /** systemd's credentials directory (event API tokens). */
+  readonly credentialsDirectory?: string | undefined;
 }): RequestPipeline {
   const { config, clock, logger, devices, batcher } = options;
   const engines = resolveEngines(config, devices);
@@ -94,6 +97,7 @@ export function buildRequestPipeline(options: {
       batcher()?.addRecord({ ...record, activeImpact: recordActiveImpact(record, options.factors) }),
   });
   const proxy = config.proxy.enabled ? buildProxy(config, clock, logger, engines, attributor) : null;
+  let events: EventApiServer | null = null;
   return {
     attributor,
     engines,
@@ -101,6 +105,16 @@ export function buildRequestPipeline(options: {
     proxy,
     onTick: (tick) => attributor.onTick(tick),
     start: async () => {
+      if (config.events.enabled) {
+        events = await startEventApi(
+          config,
+          clock,
+          logger,
+          engines,
+          attributor,
+          options.credentialsDirectory,
+        );
+      }
       if (!proxy) return;
       const { host, port } = parseListenAddress(config.proxy.listen);
       proxy.server.listen(port, host);
@@ -115,6 +129,7 @@ export function buildRequestPipeline(options: {
       );
     },
     stopIntake: async () => {
+      await events?.close();
       if (proxy)
         await Promise.race([
           proxy.close(),
@@ -173,4 +188,31 @@ function buildProxy(
         'measurement failed; the request was proxied anyway',
       ),
   });
+}
+
+async function startEventApi(
+  config: Config,
+  clock: Clock,
+  logger: Logger,
+  engines: readonly EngineSpec[],
+  attributor: Attributor,
+  credentialsDirectory: string | undefined,
+): Promise<EventApiServer> {
+  const { createEventApiServer, loadEventTokens } = await import('../events/index.js');
+  const tokens = await loadEventTokens({ path: config.events.tokenFile, credentialsDirectory });
+  const server = await createEventApiServer({
+    sink: (event) => {
+      attributor.onEvent(event);
+    },
+    clock,
+    tokens,
+    engines: engines.map((e) => e.engineId),
+    listen: parseListenAddress(config.events.listen),
+    maxInFlight: config.events.maxInFlight,
+    maxBodyBytes: config.events.maxBodyBytes,
+    openTimeoutMs: config.events.openTimeoutMs,
+    logger,
+  });
+  logger.info({ code: 'EVENTS_LISTENING', url: server.url }, `request event API on ${server.url}`);
+  return server;
 }
