@@ -1,0 +1,110 @@
+import { type Command, Option } from 'commander';
+import { loadConfig } from '../config/load.js';
+import {
+  KEYGEN_DESCRIPTION,
+  RECEIPT_DESCRIPTION,
+  VERIFY_DESCRIPTION,
+  VERIFY_RECEIPT_DESCRIPTION,
+} from './descriptions.js';
+
+/** The ledger commands: `keygen`, `verify`, `receipt`, `verify-receipt`. Each loads its modules when it runs. */
+
+interface VerifyCliOptions {
+  readonly key?: string[];
+  readonly trustedKeys?: string;
+  readonly checkpoint?: string[];
+  readonly json?: boolean;
+  readonly progress?: boolean;
+  readonly fromSequence?: string;
+  readonly engine?: 'node' | 'tweetnacl';
+}
+
+/** Registers `keygen`, `verify`, `receipt` and `verify-receipt`. */
+export function registerLedgerCommands(program: Command): void {
+  program
+    .command('keygen')
+    .description(KEYGEN_DESCRIPTION)
+    .requiredOption(
+      '-o, --out <file>',
+      'private key file to create (mode 0600); the public key goes to <file>.pub',
+    )
+    .option(
+      '--name <origin>',
+      'key name for checkpoints: the log origin (default: wattledger/<host id>, as the daemon uses)',
+    )
+    .option('--json', 'print the result as JSON')
+    .action(async (options: { out: string; name?: string; json?: boolean }) => {
+      const name =
+        options.name ??
+        `wattledger/${(await (await import('../probes/host-identity.js')).readHostIdentity({ timeoutMs: 5000 })).hostId}`;
+      await (await import('./keygen.js')).runKeygen({ ...options, name }, process.stdout);
+    });
+
+  program
+    .command('verify')
+    .description(VERIFY_DESCRIPTION)
+    .argument('<paths...>', 'a ledger directory, or ledger-NNNNNN.jsonl segments and checkpoint .note files')
+    .option(
+      '-k, --key <key...>',
+      'trusted public key: raw base64, PEM, C2SP verifier key, or a file holding one',
+    )
+    .option('--trusted-keys <file>', 'trusted-keys JSON with validity windows (as printed by keygen)')
+    .option('--checkpoint <file...>', 'extra signed checkpoint notes')
+    .option('--json', 'print the report as JSON')
+    .option('--progress', 'show progress on stderr (default: when stderr is a terminal)')
+    .option('--no-progress', 'never show progress')
+    .option('--from-sequence <n>', 'the ledger starts at this batch (verifying a tail)')
+    .addOption(
+      new Option('--engine <engine>', 'signature engine').choices(['node', 'tweetnacl']).default('node'),
+    )
+    .action(async (paths: string[], options: VerifyCliOptions) => {
+      process.exitCode = await (await import('./verify.js')).runVerify(
+        {
+          paths,
+          keys: options.key ?? [],
+          trustedKeysFile: options.trustedKeys,
+          checkpoints: options.checkpoint,
+          json: options.json,
+          progress: options.progress,
+          fromSequence: options.fromSequence,
+          engine: options.engine,
+        },
+        { stdout: process.stdout, stderr: process.stderr },
+      );
+    });
+
+  program
+    .command('receipt')
+    .description(RECEIPT_DESCRIPTION)
+    .argument('<request-id>', 'the request id (returned to clients in the x-wattledger-request-id header)')
+    .option('-c, --config <file>', 'configuration file, for ledger.dir')
+    .option('--ledger-dir <dir>', 'ledger directory (config ledger.dir)')
+    .option('-o, --out <file>', 'write the receipt here (never overwritten) instead of stdout')
+    .action(async (requestId: string, options: { config?: string; ledgerDir?: string; out?: string }) => {
+      const { config } = await loadConfig({
+        file: options.config,
+        env: process.env,
+        flags: options.ledgerDir ? { ledger: { dir: options.ledgerDir } } : {},
+      });
+      process.exitCode = await (await import('./receipt.js')).runReceipt(
+        { requestId, ledgerDir: config.ledger.dir, out: options.out },
+        { stdout: process.stdout, stderr: process.stderr },
+      );
+    });
+
+  program
+    .command('verify-receipt')
+    .description(VERIFY_RECEIPT_DESCRIPTION)
+    .argument('<file>', 'a receipt written by `wattledger receipt`')
+    .option(
+      '-k, --key <key...>',
+      'trusted public key in any form, or a file holding one or a trusted-keys document',
+    )
+    .option('--json', 'print the report as JSON')
+    .action(async (file: string, options: { key?: string[]; json?: boolean }) => {
+      process.exitCode = await (await import('./receipt.js')).runVerifyReceipt(
+        { file, keys: options.key ?? [], json: options.json },
+        { stdout: process.stdout, stderr: process.stderr },
+      );
+    });
+}
