@@ -23,8 +23,15 @@ function invalid(what: string, details: Record<string, string | number> = {}): A
   return new AttestError('ATTEST_ENCODING_INVALID', what, { details });
 }
 
+/**
+ * Node's Buffer when present: native base64 and a much faster path for the megabytes a verifier
+ * decodes. Browsers have none, and the portable code below runs there; both give identical results.
+ */
+const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+
 /** Standard base64 (RFC 4648 §4) with padding, as C2SP and DSSE signers write it. */
 export function base64FromBytes(bytes: Uint8Array): string {
+  if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('base64');
   let out = '';
   for (let i = 0; i < bytes.length; i += 3) {
     const b0 = bytes[i]!;
@@ -46,6 +53,13 @@ export function base64FromBytes(bytes: Uint8Array): string {
  * verifiers — but never a mix of both alphabets. Throws `ATTEST_ENCODING_INVALID`.
  */
 export function bytesFromBase64(text: string, options: { allowUrlSafe?: boolean } = {}): Uint8Array {
+  if (NodeBuffer) {
+    // Fast path: standard base64 that re-encodes to exactly itself is the one accepted spelling.
+    // Anything else (URL-safe, bad characters or padding) takes the strict decoder for its verdict.
+    const decoded = NodeBuffer.from(text, 'base64');
+    if (decoded.toString('base64') === text)
+      return new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.length);
+  }
   const urlSafe = options.allowUrlSafe === true && !text.includes('+') && !text.includes('/');
   const table = urlSafe ? URL_SAFE_TABLE : STANDARD_TABLE;
   let end = text.length;
@@ -100,6 +114,8 @@ const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** True when `text` has no lone UTF-16 surrogate (which UTF-8 cannot encode). */
 export function isWellFormedString(text: string): boolean {
+  const native = (text as unknown as { isWellFormed?: () => boolean }).isWellFormed;
+  if (typeof native === 'function') return native.call(text);
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c >= 0xd800 && c <= 0xdbff) {
