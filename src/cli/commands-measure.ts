@@ -11,6 +11,7 @@ interface RunOptions extends CommonOptions {
   readonly batchIntervalMs?: string;
   readonly ledger?: boolean;
   readonly proxy?: boolean;
+  readonly otlp?: boolean;
   readonly proxyListen?: string;
   readonly api?: boolean;
   readonly apiListen?: string;
@@ -42,6 +43,7 @@ function runFlags(options: RunOptions): Record<string, unknown> {
     ledger,
     proxy,
     api,
+    ...(options.otlp ? { otlp: { enabled: true } } : {}),
     ...(options.signingKey !== undefined ? { keys: { signingKeyPath: options.signingKey } } : {}),
   };
 }
@@ -67,6 +69,10 @@ export function registerMeasureCommands(program: Command, shutdownSignal: () => 
     .option('--no-ledger', 'measure and log only; sign and store nothing (config ledger.enabled)')
     .option('--api-listen <host:port>', 'where the read-only ledger API listens (config api.listen)')
     .option('--no-api', 'do not serve the ledger API (config api.enabled)')
+    .option(
+      '--otlp',
+      'export metrics and the signed ledger over OTLP/HTTP (config otlp.enabled; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)',
+    )
     .option('--proxy', 'run the measuring proxy in front of the inference servers (config proxy.enabled)')
     .option('--proxy-listen <host:port>', 'where the proxy listens (config proxy.listen)')
     .option(

@@ -22,6 +22,8 @@ export interface OpenLedger {
   readonly batcher: Batcher;
   readonly origin: string;
   readonly dir: string;
+  /** The host identity the batches carry (OTLP resource attributes use it too). */
+  readonly host: { readonly hostId: string; readonly hostname?: string };
   /** The signing key's public parts (for the API's /v1/keys). */
   readonly publicKey: {
     readonly keyId: string;
@@ -160,6 +162,7 @@ export async function openLedger(options: {
       origin,
       dir,
       publicKey: { keyId: key.keyId, publicKey: key.publicKey, verifierKey: key.verifierKey },
+      host: { hostId: host.hostId, ...(host.hostname ? { hostname: host.hostname } : {}) },
       close: async () => {
         await batcher.stop();
         await records.close();

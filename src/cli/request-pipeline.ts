@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { parseListenAddress } from '../api/listen.js';
 import { Attributor } from '../attribution/attributor.js';
+import type { RequestEnergyRecord } from '../attribution/types.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
@@ -70,6 +71,8 @@ export function buildRequestPipeline(options: {
   readonly factors: FactorSnapshot;
   /** Where allocations and records go; read on each call, so the ledger can open after this. */
   readonly batcher: () => Batcher | null;
+  /** Also told about every record (the OTLP histograms); read on each call. */
+  readonly onRecord?: () => ((record: RequestEnergyRecord) => void) | null;
   /** systemd's credentials directory (event API tokens). */
   readonly credentialsDirectory?: string | undefined;
 }): RequestPipeline {

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { CliError } from '../errors.js';
+import type { OtlpExport } from '../export/index.js';
 import type { SealedBatch } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
 import { createGapLogger } from '../meter/gap-log.js';
@@ -51,6 +52,7 @@ export async function runDaemon(
     );
     meter.subscribe(createGapLogger(logger));
     let ledger: OpenLedger | null = null;
+    let otlp: OtlpExport | null = null;
     // The ledger, the API and the proxy load only when enabled: a daemon that only meters stays small.
     const { buildRequestPipeline } = config.ledger.enabled
       ? await import('./request-pipeline.js')
@@ -83,7 +85,10 @@ export async function runDaemon(
           devices,
           credentialsDirectory,
           factors: factors as unknown as Readonly<Record<string, unknown>> | null,
-          ...(api ? { onSealed: (sealed: SealedBatch) => api.index.append(sealed) } : {}),
+          onSealed: (sealed: SealedBatch) => {
+            api?.index.append(sealed);
+            otlp?.notifySealed();
+          },
           ...(pipeline
             ? { attribution: { deviceIds: pipeline.attributedDeviceIds, method: pipeline.attributor.method } }
             : {}),
@@ -97,6 +102,14 @@ export async function runDaemon(
         { code: 'LEDGER_DISABLED' },
         'ledger.enabled is false: measurements are not signed or stored',
       );
+    otlp = config.otlp.enabled
+      ? await (await import('../export/index.js')).startOtlpExport({
+          config,
+          meter,
+          ...(openedLedger ? { host: openedLedger.host } : {}),
+          onEvent: (event) => logger.info({ code: 'OTLP_EVENT', event }, `otlp: ${event.kind}`),
+        })
+      : null;
     let running = false;
     if (api && openedLedger) await api.start(openedLedger, meter, () => running);
     meter.start();
@@ -117,6 +130,7 @@ export async function runDaemon(
     // Allocate everything still pending, then seal the last window: nothing measured is lost.
     pipeline?.finish();
     await openedLedger?.close();
+    await otlp?.stop();
     await api?.close();
     logTotals(meter, logger, 'DAEMON_STOPPED');
   } finally {

@@ -1,0 +1,232 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { RequestEnergyRecord } from '../../../src/attribution/types.js';
+import { configSchema } from '../../../src/config/schema.js';
+import * as n from '../../../src/export/names.js';
+import { OtlpMetrics } from '../../../src/export/otlp-metrics.js';
+import { buildOtlpResource } from '../../../src/export/resource.js';
+import { Meter } from '../../../src/meter/meter.js';
+import { SimulatedGpuProbe } from '../../../src/probes/simulated.js';
+import { ManualClock } from '../../helpers/manual-clock.js';
+import { OtlpReceiver } from '../../helpers/otlp-receiver.js';
+import { type MetricPoint, metricPoints } from './otlp-views.js';
+
+const OTEL_VARIABLES = [
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL',
+  'OTEL_METRIC_EXPORT_INTERVAL',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_SERVICE_NAME',
+  'KUBERNETES_SERVICE_HOST',
+];
+
+/** Simulated GPUs on a manual clock, metered for `ticks` × 100 ms. */
+async function meteredGpus(ticks: number) {
+  const clock = new ManualClock();
+  const probe = new SimulatedGpuProbe({
+    gpuCount: 2,
+    name: 'Simulated NVIDIA H100 80GB HBM3',
+    idlePowerMilliWatts: 70_000,
+    maxPowerMilliWatts: 700_000,
+    seed: 3,
+    clock,
+  });
+  const inventory = await probe.open();
+  const meter = new Meter([{ probe, devices: inventory.devices, intervalMs: 100 }], {
+    clock,
+    readTimeoutMs: 1000,
+  });
+  for (let i = 0; i < ticks; i++) {
+    await meter.tickAll();
+    clock.advanceMillis(100);
+  }
+  return { meter, devices: inventory.devices };
+}
+
+function settings(endpoint: string, protocol: 'http/protobuf' | 'http/json') {
+  return { ...configSchema.parse({}).otlp, endpoint, protocol, metricsIntervalMs: 3_600_000 };
+}
+
+function requestRecord(gpuDeviceIds: string[], over: Partial<RequestEnergyRecord> = {}): RequestEnergyRecord {
+  return {
+    recordVersion: 1,
+    requestId: 'req-secret-0001',
+    engineId: 'sim-engine',
+    gpuDeviceIds,
+    model: 'llama-3.1-8b',
+    operation: 'chat',
+    source: 'proxy',
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    startedAt: '2025-11-24T16:00:00.000Z',
+    endedAt: '2025-11-24T16:00:01.500Z',
+    durationNanos: '1500000000',
+    timeToFirstTokenNanos: '120000000',
+    inputTokens: 100,
+    cachedInputTokens: 0,
+    outputTokens: 50,
+    tokensSource: 'usage',
+    outcome: 'ok',
+    httpStatus: 200,
+    activeEnergyMicroJoules: '123456789',
+    hostEnergyMicroJoules: '0',
+    devices: [],
+    attributionMethod: 'tokens-v1',
+    estimated: false,
+    comprehensive: null,
+    ...over,
+  };
+}
+
+const byName = (points: MetricPoint[], name: string) => points.filter((p) => p.name === name);
+
+let receiver: OtlpReceiver;
+beforeEach(async () => {
+  for (const name of OTEL_VARIABLES) vi.stubEnv(name, '');
+  receiver = await OtlpReceiver.start();
+});
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  await receiver.close();
+});
+
+describe.each(['http/protobuf', 'http/json'] as const)('OTLP metrics over %s', (protocol) => {
+  it('exports hw.energy and hw.power with the numbers the meter holds', async () => {
+    const { meter, devices } = await meteredGpus(12);
+    const resource = buildOtlpResource({
+      serviceVersion: '9.9.9',
+      host: { hostId: 'host-1', hostname: 'gpu-7' },
+    });
+    const metrics = new OtlpMetrics({ meter, resource, settings: settings(receiver.endpoint, protocol) });
+    await metrics.shutdown();
+
+    const [request] = receiver.requests;
+    expect(request?.encoding).toBe(protocol === 'http/json' ? 'json' : 'protobuf');
+    const points = metricPoints(receiver.accepted('metrics'));
+    const status = meter.status();
+    for (const [index, device] of devices.entries()) {
+      const energy = byName(points, 'hw.energy').find((p) => p.attributes['hw.id'] === device.id);
+      const micro = status[index]?.energyMicroJoules ?? 0n;
+      expect(micro).toBeGreaterThan(0n);
+      expect(energy).toMatchObject({ unit: 'J', kind: 'sum', monotonic: true, temporality: 2 });
+      // µJ / 1e6, within the rounding of one double conversion.
+      expect(energy?.value).toBeCloseTo(Number(micro) / 1e6, 9);
+      expect(Math.round((energy?.value ?? 0) * 1e6)).toBe(Number(micro));
+      expect(energy?.attributes).toEqual({
+        'hw.id': device.id,
+        'hw.type': 'gpu',
+        'hw.name': 'Simulated NVIDIA H100 80GB HBM3',
+        'hw.model': 'Simulated NVIDIA H100 80GB HBM3',
+        'hw.vendor': 'NVIDIA (simulated)',
+        'hw.driver_version': 'simulated',
+        'wattledger.simulated': true,
+      });
+      const power = byName(points, 'hw.power').find((p) => p.attributes['hw.id'] === device.id);
+      expect(power).toMatchObject({ unit: 'W', kind: 'gauge' });
+      expect(power?.value).toBe((status[index]?.powerMilliWatts ?? Number.NaN) / 1000);
+    }
+    expect(byName(points, 'hw.gpu.utilization')).toEqual([]);
+    expect(points[0]?.resource).toMatchObject({
+      'service.name': 'wattledger',
+      'service.version': '9.9.9',
+      'host.name': 'gpu-7',
+      'host.id': 'host-1',
+    });
+  });
+
+  it('exports request energy and the gen_ai.server latency histograms with semconv buckets', async () => {
+    const { meter, devices } = await meteredGpus(2);
+    const ids = devices.map((d) => d.id);
+    const resource = buildOtlpResource({ serviceVersion: '9.9.9' });
+    const metrics = new OtlpMetrics({ meter, resource, settings: settings(receiver.endpoint, protocol) });
+    metrics.recordRequest(requestRecord(ids));
+    metrics.recordRequest(requestRecord(ids, { requestId: 'req-2', activeEnergyMicroJoules: '500000' }));
+    metrics.recordRequest(
+      requestRecord(ids, {
+        requestId: 'req-3',
+        outcome: 'error',
+        httpStatus: 503,
+        timeToFirstTokenNanos: null,
+      }),
+    );
+    await metrics.shutdown();
+
+    const points = metricPoints(receiver.accepted('metrics'));
+    const okAttributes = {
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'unknown',
+      'gen_ai.request.model': 'llama-3.1-8b',
+    };
+    const energy = byName(points, n.METRIC_REQUEST_ENERGY);
+    const okEnergy = energy.find((p) => p.attributes['error.type'] === undefined);
+    expect(okEnergy).toMatchObject({ unit: 'J', kind: 'histogram', count: 2 });
+    expect(okEnergy?.sum).toBeCloseTo(123.456789 + 0.5, 9);
+    expect(okEnergy?.attributes).toEqual({
+      ...okAttributes,
+      'wattledger.engine.id': 'sim-engine',
+      'wattledger.energy.boundary': 'active',
+      'hw.type': 'gpu',
+      'wattledger.simulated': true,
+    });
+    expect(okEnergy?.explicitBounds).toEqual(n.BUCKETS_REQUEST_ENERGY_JOULES);
+
+    const duration = byName(points, 'gen_ai.server.request.duration');
+    expect(duration.map((p) => [p.attributes['error.type'] ?? null, p.count, p.sum]).sort()).toEqual(
+      [
+        [null, 2, 3],
+        ['503', 1, 1.5],
+      ].sort(),
+    );
+    expect(duration[0]).toMatchObject({ unit: 's', kind: 'histogram' });
+    expect(duration[0]?.explicitBounds).toEqual(n.BUCKETS_REQUEST_DURATION_SECONDS);
+
+    const ttft = byName(points, 'gen_ai.server.time_to_first_token');
+    expect(ttft).toHaveLength(1);
+    expect(ttft[0]).toMatchObject({ unit: 's', count: 2, attributes: okAttributes });
+    expect(ttft[0]?.sum).toBeCloseTo(0.24, 12);
+    expect(ttft[0]?.explicitBounds).toEqual(n.BUCKETS_TIME_TO_FIRST_TOKEN_SECONDS);
+
+    // Low cardinality: no request or trace id anywhere in the metrics.
+    const wire = JSON.stringify(receiver.accepted('metrics'));
+    expect(wire).not.toContain('req-secret-0001');
+    expect(wire).not.toContain('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+});
+
+describe('OTLP metrics configuration from the environment', () => {
+  it('OTEL_EXPORTER_OTLP_ENDPOINT and OTEL_EXPORTER_OTLP_PROTOCOL win over the configuration', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_ENDPOINT', receiver.endpoint);
+    vi.stubEnv('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/json');
+    vi.stubEnv('OTEL_RESOURCE_ATTRIBUTES', 'deployment.environment.name=staging,service.name=energy');
+    vi.stubEnv('KUBERNETES_SERVICE_HOST', '10.0.0.1');
+    vi.stubEnv('NODE_NAME', 'node-a');
+    vi.stubEnv('K8S_POD_NAME', 'wattledger-x7k2p');
+    const { meter } = await meteredGpus(2);
+    const resource = buildOtlpResource({ serviceVersion: '9.9.9' });
+    // The configured endpoint is a closed port: only the variable can make this arrive.
+    const metrics = new OtlpMetrics({
+      meter,
+      resource,
+      settings: settings('http://127.0.0.1:9', 'http/protobuf'),
+    });
+    await metrics.shutdown();
+    expect(receiver.requests.map((r) => [r.signal, r.encoding, r.status])).toEqual([
+      ['metrics', 'json', 200],
+    ]);
+    expect(metricPoints(receiver.accepted('metrics'))[0]?.resource).toMatchObject({
+      'service.name': 'energy',
+      'deployment.environment.name': 'staging',
+      'k8s.node.name': 'node-a',
+      'k8s.pod.name': 'wattledger-x7k2p',
+    });
+  });
+
+  it('refuses grpc rather than sending OTLP/HTTP to a gRPC port', async () => {
+    vi.stubEnv('OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc');
+    const { meter } = await meteredGpus(1);
+    const resource = buildOtlpResource({ serviceVersion: '9.9.9' });
+    expect(
+      () => new OtlpMetrics({ meter, resource, settings: settings(receiver.endpoint, 'http/json') }),
+    ).toThrow(expect.objectContaining({ code: 'EXPORT_PROTOCOL_UNSUPPORTED' }));
+  });
+});
