@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { runScenario } from '../../../src/harness/accuracy.js';
+import { scenario } from '../../../src/harness/scenarios.js';
+
+/**
+ * The accuracy harness end to end: a simulated node whose per-request energy is known by
+ * construction, measured through the real meter, proxy (real loopback HTTP) and attributor.
+ */
+describe('accuracy harness', () => {
+  it('matched costs: mean per-request error ≤ 2 % and exact conservation', async () => {
+    const report = await runScenario(scenario('matched'), { durationMs: 4000 });
+    expect(report.load.failed).toBe(0);
+    expect(report.unmatched).toBe(0);
+    expect(report.errors.requests).toBe(report.load.sent);
+    expect(report.errors.requests).toBeGreaterThanOrEqual(30);
+    expect(report.errors.meanPercent).toBeLessThanOrEqual(2);
+    expect(report.estimatedRecords).toBe(0);
+    const c = report.conservation;
+    expect(c.exact).toBe(true);
+    expect(c.recordsMicroJoules + c.idleMicroJoules + c.unattributedMicroJoules).toBe(c.measuredMicroJoules);
+    // With an mJ counter the meter misses less than 1 mJ of the truth over the whole run.
+    expect(report.measuredMinusTrueMicroJoules < 1000n).toBe(true);
+    expect(report.measuredMinusTrueMicroJoules > -1000n).toBe(true);
+  });
+
+  it('mismatched costs: the error is reported, conservation still exact', async () => {
+    const report = await runScenario(scenario('mismatched-costs'), { durationMs: 3000 });
+    expect(report.load.failed).toBe(0);
+    expect(report.errors.requests).toBe(report.load.sent);
+    for (const value of [report.errors.meanPercent, report.errors.p95Percent, report.errors.maxPercent]) {
+      expect(Number.isFinite(value)).toBe(true);
+      expect(value).toBeGreaterThan(0);
+    }
+    expect(report.errors.p95Percent).toBeGreaterThanOrEqual(report.errors.meanPercent);
+    expect(report.errors.maxPercent).toBeGreaterThanOrEqual(report.errors.p95Percent);
+    expect(report.conservation.exact).toBe(true);
+    expect(report.conservation.residualMicroJoules).toBe(0n);
+  });
+});
