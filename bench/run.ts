@@ -1,8 +1,10 @@
 import { parseArgs } from 'node:util';
 import { VERSION } from '../src/version.js';
+import { benchAccuracy } from './accuracy.js';
 import { benchLedgerCost } from './ledger-cost.js';
 import { type BenchResult, printTable, writeResults } from './lib/report.js';
 import { benchMeterCost } from './meter-cost.js';
+import { benchProxyCost } from './proxy-cost.js';
 
 /**
  * `npm run bench`: runs every benchmark, prints a table and writes bench/results/latest.json.
@@ -14,6 +16,8 @@ const GROUPS: Readonly<
 > = {
   meter: benchMeterCost,
   ledger: benchLedgerCost,
+  proxy: benchProxyCost,
+  accuracy: benchAccuracy,
 };
 
 async function main(): Promise<void> {
