@@ -1,15 +1,13 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { CliError } from '../errors.js';
-import type { OtlpExport } from '../export/index.js';
-import type { SealedBatch } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
 import { createGapLogger } from '../meter/gap-log.js';
 import { Meter } from '../meter/meter.js';
 import { closeProbes, type ProbeSelection, selectProbes } from '../probes/select.js';
 import { VERSION } from '../version.js';
+import { openDaemonServices } from './daemon-services.js';
 import { SIMULATED_BANNER } from './format.js';
-import type { OpenLedger } from './ledger-wiring.js';
 
 /** How often the daemon logs a per-device energy summary. */
 const SUMMARY_INTERVAL_MS = 60_000;
@@ -51,87 +49,33 @@ export async function runDaemon(
       { clock, readTimeoutMs: config.meter.readTimeoutMs },
     );
     meter.subscribe(createGapLogger(logger));
-    let ledger: OpenLedger | null = null;
-    let otlp: OtlpExport | null = null;
-    // The ledger, the API and the proxy load only when enabled: a daemon that only meters stays small.
-    const { buildRequestPipeline } = config.ledger.enabled
-      ? await import('./request-pipeline.js')
-      : { buildRequestPipeline: null };
-    const { openLedger } = config.ledger.enabled ? await import('./ledger-wiring.js') : { openLedger: null };
-    const { createDaemonApi } =
-      config.ledger.enabled && config.api.enabled
-        ? await import('./api-wiring.js')
-        : { createDaemonApi: null };
-    const factors = config.ledger.enabled
-      ? (await import('../factors/index.js')).buildFactorSnapshot(config.factors)
-      : null;
-    const pipeline =
-      buildRequestPipeline && factors
-        ? buildRequestPipeline({
-            factors,
-            config,
-            clock,
-            logger,
-            devices,
-            batcher: () => ledger?.batcher ?? null,
-          })
-        : null;
-    const api = createDaemonApi ? createDaemonApi(config, logger) : null;
-    ledger = openLedger
-      ? await openLedger({
-          config,
-          clock,
-          logger,
-          devices,
-          credentialsDirectory,
-          factors: factors as unknown as Readonly<Record<string, unknown>> | null,
-          onSealed: (sealed: SealedBatch) => {
-            api?.index.append(sealed);
-            otlp?.notifySealed();
-          },
-          ...(pipeline
-            ? { attribution: { deviceIds: pipeline.attributedDeviceIds, method: pipeline.attributor.method } }
-            : {}),
-        })
-      : null;
-    const openedLedger = ledger;
-    if (openedLedger) meter.subscribe((tick) => openedLedger.batcher.onTick(tick));
-    if (pipeline) meter.subscribe((tick) => pipeline.onTick(tick));
-    else
-      logger.warn(
-        { code: 'LEDGER_DISABLED' },
-        'ledger.enabled is false: measurements are not signed or stored',
-      );
-    otlp = config.otlp.enabled
-      ? await (await import('../export/index.js')).startOtlpExport({
-          config,
-          meter,
-          ...(openedLedger ? { host: openedLedger.host } : {}),
-          onEvent: (event) => logger.info({ code: 'OTLP_EVENT', event }, `otlp: ${event.kind}`),
-        })
-      : null;
+    const services = await openDaemonServices({
+      config,
+      clock,
+      logger,
+      meter,
+      devices,
+      credentialsDirectory,
+    });
     let running = false;
-    if (api && openedLedger) await api.start(openedLedger, meter, () => running);
-    meter.start();
-    running = true;
-    await pipeline?.start();
-    logger.info(
-      { code: 'DAEMON_RUNNING', deviceCount: devices.length },
-      `measuring ${devices.length} devices`,
-    );
-    const summary = setInterval(() => logTotals(meter, logger, 'DAEMON_SUMMARY'), SUMMARY_INTERVAL_MS);
-    summary.unref();
-    await waitForAbort(signal);
-    clearInterval(summary);
-    logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: draining requests, finishing the tick in progress');
-    running = false;
-    await pipeline?.stopIntake();
-    await meter.stop();
-    // Allocate everything still pending, then seal the last window: nothing measured is lost.
-    pipeline?.finish();
-    await openedLedger?.close();
-    await otlp?.stop();
-    await api?.close();
+    try {
+      await services.startBeforeMeter(() => running);
+      meter.start();
+      running = true;
+      await services.startAfterMeter();
+      logger.info(
+        { code: 'DAEMON_RUNNING', deviceCount: devices.length },
+        `measuring ${devices.length} devices`,
+      );
+      await runUntilAborted(meter, logger, signal);
+    } finally {
+      // Also after a failed start (a port in use): stop in order, seal what was measured.
+      logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: draining requests, finishing the tick in progress');
+      running = false;
+      await services.stopIntake();
+      await meter.stop();
+      await services.stopAfterMeter();
+    }
     logTotals(meter, logger, 'DAEMON_STOPPED');
   } finally {
     await closeProbes(selection);
@@ -187,7 +131,11 @@ function logTotals(meter: Meter, logger: Logger, code: string): void {
   }
 }
 
-function waitForAbort(signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+/** Logs a summary every minute until SIGTERM/SIGINT. */
+async function runUntilAborted(meter: Meter, logger: Logger, signal: AbortSignal): Promise<void> {
+  const summary = setInterval(() => logTotals(meter, logger, 'DAEMON_SUMMARY'), SUMMARY_INTERVAL_MS);
+  summary.unref();
+  if (!signal.aborted)
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  clearInterval(summary);
 }
