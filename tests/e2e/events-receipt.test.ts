@@ -1,7 +1,7 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliSkipReason, collect, runCli, startCli, waitForStderr } from '../helpers/cli.js';
+import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 // A server the proxy does not front reports its requests through the event API; the daemon
@@ -17,8 +17,6 @@ describe.skipIf(skip !== undefined)('event API → attribution → ledger → re
   it('records requests reported through the event API', async () => {
     const { dir, cleanup } = await makeTmpDir();
     cleanups.push(cleanup);
-    const key = join(dir, 'k.key');
-    expect((await runCli(['keygen', '--out', key, '--name', 'wattledger/e2e'])).code).toBe(0);
     const tokenFile = join(dir, 'tokens');
     await writeFile(tokenFile, 'secret-token-0123456789abcdef\n');
     await chmod(tokenFile, 0o600);
@@ -27,25 +25,7 @@ describe.skipIf(skip !== undefined)('event API → attribution → ledger → re
       config,
       `events:\n  enabled: true\n  listen: 127.0.0.1:0\n  tokenFile: ${tokenFile}\napi:\n  listen: 127.0.0.1:0\n`,
     );
-    const ledger = join(dir, 'ledger');
-    const daemon = startCli(
-      [
-        'run',
-        '--config',
-        config,
-        '--simulate',
-        '--rapl',
-        'off',
-        '--ledger-dir',
-        ledger,
-        '--signing-key',
-        key,
-        '--batch-interval-ms',
-        '300',
-      ],
-      { WATTLEDGER_LOG_LEVEL: 'debug' },
-    );
-    const done = collect(daemon, 30_000);
+    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, ['--config', config]);
     const log = await waitForStderr(daemon, (text) => text.includes('EVENTS_LISTENING'));
     const url = /"code":"EVENTS_LISTENING","url":"([^"]+)"/.exec(log)?.[1] as string;
     const post = (path: string, body: unknown, token = 'secret-token-0123456789abcdef') =>

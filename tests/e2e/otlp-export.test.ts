@@ -1,6 +1,5 @@
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliSkipReason, collect, runCli, startCli, waitForStderr } from '../helpers/cli.js';
+import { cliSkipReason, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
 import { ledgerLines } from '../helpers/ledger-fixture.js';
 import { OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
@@ -21,32 +20,10 @@ describe.skipIf(skip !== undefined)('the daemon exporting over OTLP', () => {
     cleanups.push(cleanup);
     const receiver = await OtlpReceiver.start();
     cleanups.push(() => receiver.close());
-    const key = join(dir, 'k.key');
-    expect((await runCli(['keygen', '--out', key, '--name', 'wattledger/e2e'])).code).toBe(0);
-    const ledger = join(dir, 'ledger');
-    const daemon = startCli(
-      [
-        'run',
-        '--simulate',
-        '--rapl',
-        'off',
-        '--ledger-dir',
-        ledger,
-        '--signing-key',
-        key,
-        '--batch-interval-ms',
-        '300',
-        '--api-listen',
-        '127.0.0.1:0',
-        '--otlp',
-      ],
-      {
-        WATTLEDGER_LOG_LEVEL: 'debug',
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-        OTEL_METRIC_EXPORT_INTERVAL: '1000',
-      },
-    );
-    const done = collect(daemon, 30_000);
+    const { ledger, daemon, done } = await startSimulatedDaemon(dir, ['--otlp'], {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_METRIC_EXPORT_INTERVAL: '1000',
+    });
     await waitForStderr(daemon, (text) => (text.match(/LEDGER_SEALED/g) ?? []).length >= 3);
     await receiver.waitFor(() => receiver.accepted('metrics').length > 0);
     daemon.kill('SIGTERM');

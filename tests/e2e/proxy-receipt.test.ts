@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliSkipReason, collect, runCli, startCli, waitForStderr } from '../helpers/cli.js';
+import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
 import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
@@ -23,31 +23,14 @@ describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receip
     const recorded = loadFixture('openai-gpt4o-chat-stream-include-usage.sse');
     const upstream = await FakeUpstream.start(() => ({ ...recorded, split: 64, delayMs: 20 }));
     cleanups.push(() => upstream.close());
-    const key = join(dir, 'k.key');
-    expect((await runCli(['keygen', '--out', key, '--name', 'wattledger/e2e'])).code).toBe(0);
-    const ledger = join(dir, 'ledger');
     const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const daemon = startCli(
-      [
-        'run',
-        '--simulate',
-        '--rapl',
-        'off',
-        '--ledger-dir',
-        ledger,
-        '--signing-key',
-        key,
-        '--batch-interval-ms',
-        '300',
-        '--proxy',
-        '--proxy-listen',
-        `127.0.0.1:${port}`,
-        '--upstream',
-        upstream.url,
-      ],
-      { WATTLEDGER_LOG_LEVEL: 'debug' },
-    );
-    const done = collect(daemon, 30_000);
+    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, [
+      '--proxy',
+      '--proxy-listen',
+      `127.0.0.1:${port}`,
+      '--upstream',
+      upstream.url,
+    ]);
     const startLog = await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
     const apiUrl = /"code":"API_LISTENING","url":"([^"]+)"/.exec(startLog)?.[1] as string;
     expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

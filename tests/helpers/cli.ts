@@ -77,3 +77,40 @@ export function parseLogLines(text: string): Record<string, unknown>[] {
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
+
+/** A signing key made with the real `keygen` in `dir`; returns its path (the public key is `<path>.pub`). */
+export async function makeSigningKey(dir: string, name = 'wattledger/e2e'): Promise<string> {
+  const key = `${dir}/k.key`;
+  const result = await runCli(['keygen', '--out', key, '--name', name]);
+  if (result.code !== 0) throw new Error(`keygen failed: ${result.stderr}`);
+  return key;
+}
+
+/**
+ * The daemon on simulated GPUs with a fresh key, a ledger in `dir/ledger`, 300 ms batches, the API on
+ * a free loopback port and debug logs; `extraArgs` and `env` add to that. `done` resolves when it exits.
+ */
+export async function startSimulatedDaemon(
+  dir: string,
+  extraArgs: readonly string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ key: string; ledger: string; daemon: ChildProcess; done: Promise<CliResult> }> {
+  const key = await makeSigningKey(dir);
+  const ledger = `${dir}/ledger`;
+  const args = [
+    'run',
+    '--simulate',
+    '--rapl',
+    'off',
+    '--ledger-dir',
+    ledger,
+    '--signing-key',
+    key,
+    '--batch-interval-ms',
+    '300',
+    '--api-listen',
+    '127.0.0.1:0',
+  ];
+  const daemon = startCli([...args, ...extraArgs], { WATTLEDGER_LOG_LEVEL: 'debug', ...env });
+  return { key, ledger, daemon, done: collect(daemon, 30_000) };
+}
