@@ -1,7 +1,7 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliSkipReason, collect, runCli, startCli, waitForStderr } from '../helpers/cli.js';
+import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 // The whole path as an operator and a researcher would run it: keygen, the daemon on simulated
@@ -14,32 +14,25 @@ describe.skipIf(skip !== undefined)('a ledger written by the running daemon', ()
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
 
+  /** Runs the daemon until it has sealed `batches` batches, then stops it with SIGTERM. */
+  async function runUntilSealed(
+    dir: string,
+    batches: number,
+    key?: string,
+  ): Promise<{ key: string; ledger: string; log: string }> {
+    const { key: usedKey, ledger, daemon, done } = await startSimulatedDaemon(dir, [], {}, key);
+    const log = await waitForStderr(daemon, (text) => (text.match(/LEDGER_SEALED/g) ?? []).length >= batches);
+    daemon.kill('SIGTERM');
+    const result = await done;
+    expect(result.code, result.stderr).toBe(0);
+    return { key: usedKey, ledger, log };
+  }
+
   async function daemonLedger(): Promise<{ dir: string; key: string; ledger: string }> {
     const { dir, cleanup } = await makeTmpDir();
     cleanups.push(cleanup);
-    const key = join(dir, 'signing.key');
-    const keygen = await runCli(['keygen', '--out', key, '--name', 'wattledger/e2e']);
-    expect(keygen.code, keygen.stderr).toBe(0);
+    const { key, ledger } = await runUntilSealed(dir, 4);
     expect((await stat(key)).mode & 0o777).toBe(0o600);
-    const ledger = join(dir, 'ledger');
-    const args = [
-      'run',
-      '--simulate',
-      '--rapl',
-      'off',
-      '--ledger-dir',
-      ledger,
-      '--signing-key',
-      key,
-      '--batch-interval-ms',
-      '300',
-    ];
-    const child = startCli(args, { WATTLEDGER_LOG_LEVEL: 'debug' });
-    const done = collect(child, 20_000);
-    await waitForStderr(child, (text) => (text.match(/LEDGER_SEALED/g) ?? []).length >= 4);
-    child.kill('SIGTERM');
-    const result = await done;
-    expect(result.code, result.stderr).toBe(0);
     return { dir, key, ledger };
   }
 
@@ -63,29 +56,9 @@ describe.skipIf(skip !== undefined)('a ledger written by the running daemon', ()
   });
 
   it('resumes the chain after a restart', async () => {
-    const { key, ledger } = await daemonLedger();
-    const child = startCli(
-      [
-        'run',
-        '--simulate',
-        '--rapl',
-        'off',
-        '--ledger-dir',
-        ledger,
-        '--signing-key',
-        key,
-        '--batch-interval-ms',
-        '300',
-      ],
-      {
-        WATTLEDGER_LOG_LEVEL: 'debug',
-      },
-    );
-    const done = collect(child, 20_000);
-    const log = await waitForStderr(child, (t) => (t.match(/LEDGER_SEALED/g) ?? []).length >= 2);
+    const { dir, key, ledger } = await daemonLedger();
+    const { log } = await runUntilSealed(dir, 2, key);
     expect(log).toMatch(/continuing at batch [1-9]/);
-    child.kill('SIGTERM');
-    expect((await done).code).toBe(0);
     const verified = await runCli(['verify', ledger, '--key', `${key}.pub`]);
     expect(verified.code, verified.stdout).toBe(0);
   });

@@ -87,15 +87,17 @@ export async function makeSigningKey(dir: string, name = 'wattledger/e2e'): Prom
 }
 
 /**
- * The daemon on simulated GPUs with a fresh key, a ledger in `dir/ledger`, 300 ms batches, the API on
- * a free loopback port and debug logs; `extraArgs` and `env` add to that. `done` resolves when it exits.
+ * The daemon on simulated GPUs with a ledger in `dir/ledger`, 300 ms batches, the API on a free
+ * loopback port and debug logs; `extraArgs` and `env` add to that. It signs with `key`, or with a
+ * fresh key made in `dir` (a restart passes the first run's key). `done` resolves when it exits.
  */
 export async function startSimulatedDaemon(
   dir: string,
   extraArgs: readonly string[] = [],
   env: NodeJS.ProcessEnv = {},
+  existingKey?: string,
 ): Promise<{ key: string; ledger: string; daemon: ChildProcess; done: Promise<CliResult> }> {
-  const key = await makeSigningKey(dir);
+  const key = existingKey ?? (await makeSigningKey(dir));
   const ledger = `${dir}/ledger`;
   const args = [
     'run',
