@@ -1,74 +1,26 @@
+/**
+ * A loopback OTLP/HTTP collector for tests: `POST /v1/metrics`, `/v1/logs` and `/v1/traces` in
+ * JSON or protobuf (gzip too), everything recorded, and outages on demand (an error status with
+ * `Retry-After`, or no listener at all, which gives connection refused).
+ *
+ * Bodies are decoded with the official opentelemetry-proto definitions (the protobufjs module
+ * generated from them that `@opentelemetry/otlp-transformer@0.203.0` ships, installed as the
+ * devDependency `otlp-official-proto`; see otlp-decode.ts) into the OTLP/JSON shape. A body that is
+ * not a valid export request is answered 400 and recorded with its `problem`.
+ */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import protobuf from 'protobufjs';
+import { decodeOtlpRequest, type OtlpRequest, type OtlpSignal } from './otlp-decode.js';
 
-/**
- * A loopback OTLP/HTTP collector for tests: `POST /v1/metrics` and `/v1/logs` in JSON or protobuf
- * (gzip too), everything recorded, and outages on demand (an error status with `Retry-After`, or
- * no listener at all, which gives connection refused).
- *
- * Protobuf is decoded with protobufjs from the part of opentelemetry-proto v1 written out below
- * (`collector/{metrics,logs}/v1`, `metrics/v1`, `logs/v1`, `common/v1`, `resource/v1`): the
- * published field numbers and wire types, because no package of our OpenTelemetry line ships the
- * `.proto` files. It is independent of the SDK's hand-written serializer, which is the point.
- * Fields left out (exemplars, exponential histograms, summaries) are skipped by the decoder;
- * `severity_number` and temporality are enums upstream, and an int32 has the same encoding.
- */
-const OTLP_PROTO = `
-syntax = "proto3";
-package otlp;
-message ExportMetricsServiceRequest { repeated ResourceMetrics resource_metrics = 1; }
-message ExportLogsServiceRequest { repeated ResourceLogs resource_logs = 1; }
-message AnyValue {
-  oneof value {
-    string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4;
-    ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7;
-  }
-}
-message ArrayValue { repeated AnyValue values = 1; }
-message KeyValueList { repeated KeyValue values = 1; }
-message KeyValue { string key = 1; AnyValue value = 2; }
-message InstrumentationScope { string name = 1; string version = 2; repeated KeyValue attributes = 3; }
-message Resource { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
-message ResourceMetrics { Resource resource = 1; repeated ScopeMetrics scope_metrics = 2; string schema_url = 3; }
-message ScopeMetrics { InstrumentationScope scope = 1; repeated Metric metrics = 2; string schema_url = 3; }
-message Metric {
-  string name = 1; string description = 2; string unit = 3;
-  oneof data { Gauge gauge = 5; Sum sum = 7; Histogram histogram = 9; }
-}
-message Gauge { repeated NumberDataPoint data_points = 1; }
-message Sum { repeated NumberDataPoint data_points = 1; int32 aggregation_temporality = 2; bool is_monotonic = 3; }
-message Histogram { repeated HistogramDataPoint data_points = 1; int32 aggregation_temporality = 2; }
-message NumberDataPoint {
-  repeated KeyValue attributes = 7; fixed64 start_time_unix_nano = 2; fixed64 time_unix_nano = 3;
-  oneof value { double as_double = 4; sfixed64 as_int = 6; }
-  uint32 flags = 8;
-}
-message HistogramDataPoint {
-  repeated KeyValue attributes = 9; fixed64 start_time_unix_nano = 2; fixed64 time_unix_nano = 3;
-  fixed64 count = 4; optional double sum = 5; repeated fixed64 bucket_counts = 6;
-  repeated double explicit_bounds = 7; uint32 flags = 10; optional double min = 11; optional double max = 12;
-}
-message ResourceLogs { Resource resource = 1; repeated ScopeLogs scope_logs = 2; string schema_url = 3; }
-message ScopeLogs { InstrumentationScope scope = 1; repeated LogRecord log_records = 2; string schema_url = 3; }
-message LogRecord {
-  fixed64 time_unix_nano = 1; fixed64 observed_time_unix_nano = 11; int32 severity_number = 2;
-  string severity_text = 3; AnyValue body = 5; repeated KeyValue attributes = 6;
-  uint32 dropped_attributes_count = 7; fixed32 flags = 8; bytes trace_id = 9; bytes span_id = 10;
-  string event_name = 12;
-}`;
-
-const root = protobuf.parse(OTLP_PROTO).root;
-const REQUEST_TYPE = {
-  metrics: root.lookupType('otlp.ExportMetricsServiceRequest'),
-  logs: root.lookupType('otlp.ExportLogsServiceRequest'),
-};
-
-export type OtlpSignal = 'metrics' | 'logs';
-/** The OTLP/JSON shape both encodings are turned into (loosely typed: it is test input). */
-// biome-ignore lint/suspicious/noExplicitAny: decoded wire data, checked by the assertions
-export type OtlpRequest = Record<string, any>;
+export {
+  decodeOtlpRequest,
+  decodeTraceRequest,
+  OtlpDecodeError,
+  type OtlpEncoding,
+  type OtlpRequest,
+  type OtlpSignal,
+} from './otlp-decode.js';
 
 /** One request as it arrived, with the status the receiver answered. */
 export interface ReceivedRequest {
@@ -76,7 +28,10 @@ export interface ReceivedRequest {
   readonly encoding: 'json' | 'protobuf';
   readonly status: number;
   readonly atMs: number;
+  /** The decoded request; `{}` when it could not be decoded. */
   readonly body: OtlpRequest;
+  /** Why the body was refused with 400; absent for a valid request. */
+  readonly problem?: string;
 }
 
 /** What to answer: 200, or an error status with an optional `Retry-After` in seconds. */
@@ -164,19 +119,28 @@ export class OtlpReceiver {
   }
 
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const signal = request.url === '/v1/metrics' ? 'metrics' : request.url === '/v1/logs' ? 'logs' : null;
+    const signal = SIGNAL_OF_PATH[request.url ?? ''];
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
-    if (request.method !== 'POST' || signal === null) return void response.writeHead(404).end();
-    let bytes = Buffer.concat(chunks);
-    if (request.headers['content-encoding'] === 'gzip') bytes = gunzipSync(bytes);
+    if (request.method !== 'POST' || signal === undefined) return void response.writeHead(404).end();
     const protobufBody = request.headers['content-type'] === 'application/x-protobuf';
-    const body = protobufBody
-      ? decodeProtobuf(signal, bytes)
-      : (JSON.parse(bytes.toString('utf8')) as OtlpRequest);
-    const reply = this.reply(signal);
     const encoding = protobufBody ? 'protobuf' : 'json';
-    this.requests.push({ signal, encoding, status: reply.status, atMs: Date.now(), body });
+    const atMs = Date.now();
+    let body: OtlpRequest;
+    try {
+      const bytes = Buffer.concat(chunks);
+      body = decodeOtlpRequest(
+        signal,
+        request.headers['content-encoding'] === 'gzip' ? gunzipSync(bytes) : bytes,
+        encoding,
+      );
+    } catch (error) {
+      const problem = (error as Error).message;
+      this.requests.push({ signal, encoding, status: 400, atMs, body: {}, problem });
+      return void response.writeHead(400, { 'content-type': 'text/plain' }).end(problem);
+    }
+    const reply = this.reply(signal);
+    this.requests.push({ signal, encoding, status: reply.status, atMs, body });
     const headers: Record<string, string> = {
       'content-type': protobufBody ? 'application/x-protobuf' : 'application/json',
       ...(reply.retryAfterSeconds === undefined ? {} : { 'retry-after': String(reply.retryAfterSeconds) }),
@@ -186,8 +150,8 @@ export class OtlpReceiver {
   }
 }
 
-/** Decodes a protobuf request into the OTLP/JSON shape (camelCase, 64-bit integers as strings). */
-function decodeProtobuf(signal: OtlpSignal, bytes: Uint8Array): OtlpRequest {
-  const type = REQUEST_TYPE[signal];
-  return type.toObject(type.decode(bytes), { longs: String, enums: Number, bytes: String });
-}
+const SIGNAL_OF_PATH: Readonly<Record<string, OtlpSignal>> = {
+  '/v1/metrics': 'metrics',
+  '/v1/logs': 'logs',
+  '/v1/traces': 'traces',
+};
