@@ -12,6 +12,8 @@ interface RunOptions extends CommonOptions {
   readonly ledger?: boolean;
   readonly proxy?: boolean;
   readonly otlp?: boolean;
+  /** `--prometheus` alone: true; with an address: that address. */
+  readonly prometheus?: boolean | string;
   readonly proxyListen?: string;
   readonly api?: boolean;
   readonly apiListen?: string;
@@ -44,6 +46,14 @@ function runFlags(options: RunOptions): Record<string, unknown> {
     proxy,
     api,
     ...(options.otlp ? { otlp: { enabled: true } } : {}),
+    ...(options.prometheus !== undefined && options.prometheus !== false
+      ? {
+          prometheus: {
+            enabled: true,
+            ...(typeof options.prometheus === 'string' ? { listen: options.prometheus } : {}),
+          },
+        }
+      : {}),
     ...(options.signingKey !== undefined ? { keys: { signingKeyPath: options.signingKey } } : {}),
   };
 }
@@ -72,6 +82,10 @@ export function registerMeasureCommands(program: Command, shutdownSignal: () => 
     .option(
       '--otlp',
       'export metrics and the signed ledger over OTLP/HTTP (config otlp.enabled; endpoint from OTEL_EXPORTER_OTLP_ENDPOINT)',
+    )
+    .option(
+      '--prometheus [host:port]',
+      'serve the metrics for Prometheus to scrape at /metrics, on host:port if given (config prometheus.enabled, prometheus.listen)',
     )
     .option('--proxy', 'run the measuring proxy in front of the inference servers (config proxy.enabled)')
     .option('--proxy-listen <host:port>', 'where the proxy listens (config proxy.listen)')

@@ -73,7 +73,7 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
   meter.subscribe((tick) => opened.batcher.onTick(tick));
   meter.subscribe((tick) => pipeline.onTick(tick));
   try {
-    otlp = config.otlp.enabled ? await startOtlp(inputs, opened) : null;
+    otlp = config.otlp.enabled || config.prometheus.enabled ? await startOtlp(inputs, opened) : null;
   } catch (error) {
     await opened.close();
     throw error;
@@ -96,10 +96,17 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
 
 async function startOtlp(inputs: ServiceInputs, ledger: OpenLedger): Promise<OtlpExport | null> {
   const { startOtlpExport } = await import('../export/index.js');
-  return startOtlpExport({
+  const exported = await startOtlpExport({
     config: inputs.config,
     meter: inputs.meter,
     host: ledger.host,
     onEvent: (event) => inputs.logger.info({ code: 'OTLP_EVENT', event }, `otlp: ${event.kind}`),
   });
+  if (exported?.prometheusUrl) {
+    inputs.logger.info(
+      { code: 'PROMETHEUS_LISTENING', url: exported.prometheusUrl },
+      `Prometheus metrics on ${exported.prometheusUrl}`,
+    );
+  }
+  return exported;
 }

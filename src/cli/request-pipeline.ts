@@ -96,8 +96,11 @@ export function buildRequestPipeline(options: {
     onAllocation: (allocation) => batcher()?.addAllocation(allocation),
     // The active boundary only: the comprehensive boundary needs each request's idle share, which
     // the attributor does not allocate per request yet, so it stays null rather than understated.
-    onRecord: (record) =>
-      batcher()?.addRecord({ ...record, activeImpact: recordActiveImpact(record, options.factors) }),
+    onRecord: (record) => {
+      const withImpact = { ...record, activeImpact: recordActiveImpact(record, options.factors) };
+      batcher()?.addRecord(withImpact);
+      options.onRecord?.()?.(withImpact);
+    },
   });
   const proxy = config.proxy.enabled ? buildProxy(config, clock, logger, engines, attributor) : null;
   let events: EventApiServer | null = null;

@@ -231,6 +231,25 @@ const otlpSchema = z.object({
   retryMaxDelayMs: z.number().int().min(10).max(3_600_000).default(60_000),
 });
 
+const prometheusSchema = z.object({
+  /** Serve the metrics (the same instruments as OTLP) for Prometheus to scrape. */
+  enabled: z.boolean().default(false),
+  /**
+   * Where the scrape endpoint listens. Loopback by default. Not 9464, the OpenTelemetry
+   * exporter's usual port: `api.listen` has it.
+   */
+  listen: z
+    .string()
+    .min(1)
+    .refine(isListenAddress, 'host:port with a port from 0 to 65535, e.g. 127.0.0.1:9466 or [::1]:9466')
+    .default('127.0.0.1:9466'),
+  /** The scrape path. */
+  path: z
+    .string()
+    .regex(/^\/[A-Za-z0-9._~/-]{0,200}$/, 'a path starting with /, e.g. /metrics')
+    .default('/metrics'),
+});
+
 const eventsSchema = z.object({
   /** Serve the request event API (docs/EVENTS.md) for inference servers the proxy does not front. */
   enabled: z.boolean().default(false),
@@ -273,6 +292,7 @@ export const configSchema = z.object({
   proxy: proxySchema.prefault({}),
   events: eventsSchema.prefault({}),
   otlp: otlpSchema.prefault({}),
+  prometheus: prometheusSchema.prefault({}),
   factors: factorsSchema.prefault({}),
   log: logSchema.prefault({}),
 });

@@ -17,6 +17,16 @@ export function joulesFromMicroJoules(energy: MicroJoules): number {
   return Number(whole) + Number(fraction) / 1e6;
 }
 
+/** µg → g as a double (CO2e), with the precision of {@link joulesFromMicroJoules}. */
+export function gramsFromMicrograms(mass: bigint): number {
+  return joulesFromMicroJoules(mass);
+}
+
+/** µL → L as a double (water), with the precision of {@link joulesFromMicroJoules}. */
+export function litersFromMicroliters(volume: bigint): number {
+  return joulesFromMicroJoules(volume);
+}
+
 /** mW → W as a double. */
 export function wattsFromMilliWatts(power: MilliWatts): number {
   return power / 1000;

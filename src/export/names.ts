@@ -21,12 +21,23 @@ export const METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN = 'gen_ai.server.time_to_f
 
 /** Ours: energy of one request, per boundary. No semantic convention exists (standards.md §2.3). */
 export const METRIC_REQUEST_ENERGY = 'wattledger.request.energy';
+/** Ours: CO2e of one request, per boundary and basis (location; market when configured). */
+export const METRIC_REQUEST_CO2E = 'wattledger.request.co2e';
+/** Ours: water of one request (on-site + off-site), per boundary; only when both parts are known. */
+export const METRIC_REQUEST_WATER = 'wattledger.request.water';
 
 /** UCUM units as the conventions spell them. */
 export const UNIT_JOULE = 'J';
 export const UNIT_WATT = 'W';
 export const UNIT_RATIO = '1';
 export const UNIT_SECOND = 's';
+/**
+ * Grams of CO2e. standards.md §4.2 suggests the UCUM annotation `g{CO2e}`, but Prometheus'
+ * translators drop the unit suffix of any unit with braces; the metric name already says CO2e.
+ */
+export const UNIT_GRAM = 'g';
+/** Litres (UCUM `L`). */
+export const UNIT_LITER = 'L';
 
 /** Attribute keys. */
 export const ATTR_HW_ID = 'hw.id';
@@ -44,6 +55,8 @@ export const ATTR_SIMULATED = 'wattledger.simulated';
 export const ATTR_ENGINE_ID = 'wattledger.engine.id';
 /** `active` (accelerators while working) or `comprehensive` (+ idle share, host, PUE); never mixed. */
 export const ATTR_ENERGY_BOUNDARY = 'wattledger.energy.boundary';
+/** `location` (grid average of the zone) or `market` (operator's contractual factor); never added. */
+export const ATTR_CO2E_BASIS = 'wattledger.co2e.basis';
 export const ATTR_BATCH_SEQUENCE = 'wattledger.batch.sequence';
 export const ATTR_LOG_ORIGIN = 'wattledger.log.origin';
 export const ATTR_CHECKPOINT_TREE_SIZE = 'wattledger.checkpoint.tree_size';
@@ -74,4 +87,22 @@ export const BUCKETS_TIME_TO_FIRST_TOKEN_SECONDS: readonly number[] = [
 export const BUCKETS_REQUEST_ENERGY_JOULES: readonly number[] = [
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500,
   5000, 10000, 25000, 100000,
+];
+
+/**
+ * Ours, for `wattledger.request.co2e` (g): the energy buckets' range (1 mJ to 100 kJ) at grid
+ * intensities of 20–1000 g/kWh and PUE 1–2 spans about 5 ng to 60 g; ×2–2.5 steps per decade.
+ */
+export const BUCKETS_REQUEST_CO2E_GRAMS: readonly number[] = [
+  1e-8, 2.5e-8, 5e-8, 1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 0.001,
+  0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 100,
+];
+
+/**
+ * Ours, for `wattledger.request.water` (L): on-site WUE plus off-site EWIF of roughly 0.1–10 L/kWh
+ * over the same energy range spans about 0.03 nL to 0.5 L.
+ */
+export const BUCKETS_REQUEST_WATER_LITERS: readonly number[] = [
+  1e-10, 2.5e-10, 5e-10, 1e-9, 2.5e-9, 5e-9, 1e-8, 2.5e-8, 5e-8, 1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5,
+  2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
 ];

@@ -1,21 +1,30 @@
 /**
- * OTLP metrics: device energy and power from the meter (semconv `hw.*`), GenAI server latency
- * (semconv `gen_ai.server.*`) and per-request energy (ours) from attribution records. One
- * `MeterProvider` with one periodic reader; nothing is registered globally, so the daemon's other
- * code and any user instrumentation keep their own providers.
+ * The metrics: device energy and power from the meter (semconv `hw.*`), GenAI server latency
+ * (semconv `gen_ai.server.*`) and per-request energy, CO2e and water (ours) from attribution
+ * records. One `MeterProvider` whose readers are the OTLP periodic reader and, when enabled, the
+ * Prometheus endpoint's, so both see the same instruments; nothing is registered globally, so the
+ * daemon's other code and any user instrumentation keep their own providers.
  *
  * Cardinality stays bounded by devices, engines, models and operations: request ids and trace ids
  * never become metric attributes (they are in the signed records and the exported log records).
  */
 import type { Attributes, Histogram, Meter as OtelMeter } from '@opentelemetry/api';
 import type { Resource } from '@opentelemetry/resources';
-import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider, type MetricReader, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import type { RequestEnergyRecord } from '../attribution/types.js';
 import type { Config } from '../config/schema.js';
+import type { ImpactWire } from '../factors/record-impact.js';
 import type { DeviceStatus } from '../meter/meter.js';
 import type { DeviceInfo } from '../probes/types.js';
 import { VERSION } from '../version.js';
-import { joulesFromMicroJoules, ratioFromPercent, secondsFromNanos, wattsFromMilliWatts } from './edge.js';
+import {
+  gramsFromMicrograms,
+  joulesFromMicroJoules,
+  litersFromMicroliters,
+  ratioFromPercent,
+  secondsFromNanos,
+  wattsFromMilliWatts,
+} from './edge.js';
 import * as n from './names.js';
 import { createMetricExporter, metricExportTiming } from './otlp-options.js';
 import { genAiAttributes } from './request-attributes.js';
@@ -34,7 +43,17 @@ export interface OtlpMetricsOptions {
     Config['otlp'],
     'endpoint' | 'protocol' | 'metricsIntervalMs' | 'genAiProviderName'
   >;
+  /** Push over OTLP every `metricsIntervalMs` (default true); false for a scrape-only provider. */
+  readonly pushOtlp?: boolean;
+  /** More readers on the same provider: the Prometheus endpoint's. */
+  readonly readers?: readonly MetricReader[];
 }
+
+/**
+ * A finished request as the pipeline hands it over: the attributor's record with the active
+ * boundary's CO2e and water (`activeImpact`, as the ledger stores it) when the factors were applied.
+ */
+export type ExportedRequest = RequestEnergyRecord & { readonly activeImpact?: ImpactWire | null };
 
 /** `hw.type` for our device classes; `null` for those that must not be exported as `hw.energy`. */
 const HW_TYPE: Record<DeviceInfo['hwType'], string | null> = {
@@ -56,42 +75,59 @@ export class OtlpMetrics {
   private readonly providerName: string;
   private readonly simulatedIds: ReadonlySet<string>;
   private readonly requestEnergy: Histogram;
+  private readonly requestCo2e: Histogram;
+  private readonly requestWater: Histogram;
   private readonly requestDuration: Histogram;
   private readonly timeToFirstToken: Histogram;
 
   constructor(options: OtlpMetricsOptions) {
-    const reader = new PeriodicExportingMetricReader({
-      exporter: createMetricExporter(options.settings),
-      ...metricExportTiming(options.settings.metricsIntervalMs),
-    });
-    this.provider = new MeterProvider({ resource: options.resource, readers: [reader] });
+    const readers: MetricReader[] = [...(options.readers ?? [])];
+    if (options.pushOtlp !== false) {
+      readers.unshift(
+        new PeriodicExportingMetricReader({
+          exporter: createMetricExporter(options.settings),
+          ...metricExportTiming(options.settings.metricsIntervalMs),
+        }),
+      );
+    }
+    this.provider = new MeterProvider({ resource: options.resource, readers });
     this.providerName = options.settings.genAiProviderName;
     const devices = options.meter.status().map((s) => s.device);
     this.simulatedIds = new Set(devices.filter((d) => d.simulated).map((d) => d.id));
     const meter = this.provider.getMeter(n.SCOPE_METER, VERSION);
     observeDevices(meter, options.meter);
-    this.requestEnergy = histogram(
-      meter,
-      n.METRIC_REQUEST_ENERGY,
-      n.UNIT_JOULE,
-      n.BUCKETS_REQUEST_ENERGY_JOULES,
-    );
-    this.requestDuration = histogram(
-      meter,
-      n.METRIC_GEN_AI_SERVER_REQUEST_DURATION,
-      n.UNIT_SECOND,
-      n.BUCKETS_REQUEST_DURATION_SECONDS,
-    );
-    this.timeToFirstToken = histogram(
-      meter,
-      n.METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,
-      n.UNIT_SECOND,
-      n.BUCKETS_TIME_TO_FIRST_TOKEN_SECONDS,
-    );
+    this.requestEnergy = histogram(meter, n.METRIC_REQUEST_ENERGY, {
+      unit: n.UNIT_JOULE,
+      bounds: n.BUCKETS_REQUEST_ENERGY_JOULES,
+      description: 'Energy attributed to one finished request, per boundary.',
+    });
+    this.requestCo2e = histogram(meter, n.METRIC_REQUEST_CO2E, {
+      unit: n.UNIT_GRAM,
+      bounds: n.BUCKETS_REQUEST_CO2E_GRAMS,
+      description: 'CO2e of one finished request, per boundary and basis.',
+    });
+    this.requestWater = histogram(meter, n.METRIC_REQUEST_WATER, {
+      unit: n.UNIT_LITER,
+      bounds: n.BUCKETS_REQUEST_WATER_LITERS,
+      description: 'Water (on-site and off-site) of one finished request, per boundary.',
+    });
+    this.requestDuration = histogram(meter, n.METRIC_GEN_AI_SERVER_REQUEST_DURATION, {
+      unit: n.UNIT_SECOND,
+      bounds: n.BUCKETS_REQUEST_DURATION_SECONDS,
+      description: 'Generative AI server request duration such as time-to-last byte or last output token.',
+    });
+    this.timeToFirstToken = histogram(meter, n.METRIC_GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, {
+      unit: n.UNIT_SECOND,
+      bounds: n.BUCKETS_TIME_TO_FIRST_TOKEN_SECONDS,
+      description: 'Time to generate first token for successful responses.',
+    });
   }
 
-  /** Adds one finished request to the latency and energy histograms (wire to the attributor's `onRecord`). */
-  recordRequest(record: RequestEnergyRecord): void {
+  /**
+   * Adds one finished request to the latency, energy, CO2e and water histograms (wire to the
+   * attributor's `onRecord`). A figure the record does not know (`null`) is left out, never 0.
+   */
+  recordRequest(record: ExportedRequest): void {
     const common = genAiAttributes(record, this.providerName);
     this.requestDuration.record(secondsFromNanos(record.durationNanos), common);
     // semconv: time to first token is for successful responses; only streamed ones have it.
@@ -107,10 +143,32 @@ export class OtlpMetrics {
       ...(record.gpuDeviceIds.some((id) => this.simulatedIds.has(id)) ? { [n.ATTR_SIMULATED]: true } : {}),
     };
     const active = joulesFromMicroJoules(BigInt(record.activeEnergyMicroJoules));
-    this.requestEnergy.record(active, { ...energy, [n.ATTR_ENERGY_BOUNDARY]: 'active' });
+    const activeAttributes = { ...energy, [n.ATTR_ENERGY_BOUNDARY]: 'active' };
+    this.requestEnergy.record(active, activeAttributes);
+    if (record.activeImpact) this.recordImpact(record.activeImpact, activeAttributes);
     if (record.comprehensive !== null) {
       const facility = joulesFromMicroJoules(BigInt(record.comprehensive.facilityEnergyMicroJoules));
-      this.requestEnergy.record(facility, { ...energy, [n.ATTR_ENERGY_BOUNDARY]: 'comprehensive' });
+      const comprehensiveAttributes = { ...energy, [n.ATTR_ENERGY_BOUNDARY]: 'comprehensive' };
+      this.requestEnergy.record(facility, comprehensiveAttributes);
+      this.recordImpact(record.comprehensive, comprehensiveAttributes);
+    }
+  }
+
+  /** One boundary's CO2e (location, and market when configured) and total water, when known. */
+  private recordImpact(impact: ImpactWire, attributes: Attributes): void {
+    const co2e: [string, string | null][] = [
+      ['location', impact.co2eLocationMicrograms],
+      ['market', impact.co2eMarketMicrograms],
+    ];
+    for (const [basis, micrograms] of co2e) {
+      if (micrograms === null) continue;
+      this.requestCo2e.record(gramsFromMicrograms(BigInt(micrograms)), {
+        ...attributes,
+        [n.ATTR_CO2E_BASIS]: basis,
+      });
+    }
+    if (impact.waterMicroliters !== null) {
+      this.requestWater.record(litersFromMicroliters(BigInt(impact.waterMicroliters)), attributes);
     }
   }
 
@@ -125,8 +183,16 @@ export class OtlpMetrics {
   }
 }
 
-function histogram(meter: OtelMeter, name: string, unit: string, bounds: readonly number[]): Histogram {
-  return meter.createHistogram(name, { unit, advice: { explicitBucketBoundaries: [...bounds] } });
+function histogram(
+  meter: OtelMeter,
+  name: string,
+  options: { unit: string; bounds: readonly number[]; description: string },
+): Histogram {
+  return meter.createHistogram(name, {
+    unit: options.unit,
+    description: options.description,
+    advice: { explicitBucketBoundaries: [...options.bounds] },
+  });
 }
 
 /**

@@ -4,6 +4,7 @@ import { configSchema } from '../../../src/config/schema.js';
 import * as n from '../../../src/export/names.js';
 import { OtlpMetrics } from '../../../src/export/otlp-metrics.js';
 import { buildOtlpResource } from '../../../src/export/resource.js';
+import { buildFactorSnapshot, recordActiveImpact, withComprehensive } from '../../../src/factors/index.js';
 import { Meter } from '../../../src/meter/meter.js';
 import { SimulatedGpuProbe } from '../../../src/probes/simulated.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
@@ -190,6 +191,89 @@ describe.each(['http/protobuf', 'http/json'] as const)('OTLP metrics over %s', (
     const wire = JSON.stringify(receiver.accepted('metrics'));
     expect(wire).not.toContain('req-secret-0001');
     expect(wire).not.toContain('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+});
+
+describe('OTLP request CO2e and water', () => {
+  it('records each boundary’s CO2e (per basis) and water from the record, unknown figures left out', async () => {
+    const { meter, devices } = await meteredGpus(2);
+    const ids = devices.map((d) => d.id);
+    const factors = buildFactorSnapshot(
+      configSchema.parse({
+        factors: {
+          zone: 'DE',
+          gridIntensityMilligramsPerKilowattHour: 380_000,
+          gridIntensityNote: 'test figure',
+          pueMilli: 1250,
+          market: { gridIntensityMilligramsPerKilowattHour: 20_000, instrument: 'PPA', note: 'test' },
+          wueMillilitersPerKilowattHour: 500,
+          wueSource: 'test',
+          ewifMillilitersPerKilowattHour: 3100,
+          ewifSource: 'test',
+        },
+      }).factors,
+    );
+    const noWater = buildFactorSnapshot(configSchema.parse({ factors: { zone: 'DE' } }).factors);
+    const first = requestRecord(ids, { activeEnergyMicroJoules: '7200000000', hostEnergyMicroJoules: '1000' });
+    const a = {
+      ...withComprehensive(first, factors, 360_000_000n),
+      activeImpact: recordActiveImpact(first, factors),
+    };
+    const second = requestRecord(ids, { requestId: 'req-2', activeEnergyMicroJoules: '987654321' });
+    const b = { ...second, activeImpact: recordActiveImpact(second, noWater) };
+    const metrics = new OtlpMetrics({
+      meter,
+      resource: buildOtlpResource({ serviceVersion: '9.9.9' }),
+      settings: settings(receiver.endpoint, 'http/json'),
+    });
+    metrics.recordRequest(a);
+    metrics.recordRequest(b);
+    await metrics.shutdown();
+
+    const points = metricPoints(receiver.accepted('metrics'));
+    const co2e = byName(points, n.METRIC_REQUEST_CO2E);
+    const water = byName(points, n.METRIC_REQUEST_WATER);
+    const find = (list: MetricPoint[], boundary: string, basis?: string) =>
+      list.filter(
+        (p) =>
+          p.attributes['wattledger.energy.boundary'] === boundary &&
+          p.attributes['wattledger.co2e.basis'] === basis,
+      );
+    const base = (micro: string | null | undefined) => Number(micro) / 1e6;
+    // 2 Wh × 380 g/kWh = 0.76 g for the first request's active boundary (no PUE there).
+    expect(a.activeImpact.co2eLocationMicrograms).toBe('760000');
+    const [activeLocation] = find(co2e, 'active', 'location');
+    expect(activeLocation).toMatchObject({ unit: 'g', kind: 'histogram', count: 2 });
+    expect(activeLocation?.sum).toBeCloseTo(
+      base(a.activeImpact.co2eLocationMicrograms) + base(b.activeImpact.co2eLocationMicrograms),
+      12,
+    );
+    expect(activeLocation?.explicitBounds).toEqual(n.BUCKETS_REQUEST_CO2E_GRAMS);
+    // The market figure only where configured: one request.
+    const [activeMarket] = find(co2e, 'active', 'market');
+    expect(activeMarket).toMatchObject({ count: 1 });
+    expect(activeMarket?.sum).toBeCloseTo(base(a.activeImpact.co2eMarketMicrograms), 12);
+    const [comprehensiveLocation] = find(co2e, 'comprehensive', 'location');
+    expect(comprehensiveLocation).toMatchObject({ count: 1 });
+    expect(comprehensiveLocation?.sum).toBeCloseTo(base(a.comprehensive.co2eLocationMicrograms), 12);
+    expect(comprehensiveLocation?.sum).toBeGreaterThan(activeLocation?.sum ?? 0);
+    // Water: off-site unknown for the second request, so only the first one's total.
+    const [activeWater] = find(water, 'active');
+    expect(activeWater).toMatchObject({ unit: 'L', kind: 'histogram', count: 1 });
+    expect(activeWater?.sum).toBeCloseTo(base(a.activeImpact.waterMicroliters), 12);
+    expect(activeWater?.explicitBounds).toEqual(n.BUCKETS_REQUEST_WATER_LITERS);
+    const [comprehensiveWater] = find(water, 'comprehensive');
+    expect(comprehensiveWater?.sum).toBeCloseTo(base(a.comprehensive.waterMicroliters), 12);
+    expect(activeWater?.attributes).toEqual({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'unknown',
+      'gen_ai.request.model': 'llama-3.1-8b',
+      'wattledger.engine.id': 'sim-engine',
+      'wattledger.energy.boundary': 'active',
+      'hw.type': 'gpu',
+      'wattledger.simulated': true,
+    });
+    expect(JSON.stringify(receiver.accepted('metrics'))).not.toContain('req-secret-0001');
   });
 });
 
