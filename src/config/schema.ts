@@ -136,6 +136,10 @@ const marketFactorSchema = z.object({
   gridIntensityMilligramsPerKilowattHour: z.number().int().min(0).max(5_000_000),
   /** What backs it: "PPA", "REC", "GO", "supplier mix", "residual mix". */
   instrument: z.string().min(1).max(200),
+  /** Put each request's energy into its response: a last SSE event, or a `wattledger` JSON member. */
+  inlineEnergy: z.boolean().default(false),
+  /** Longest wait after the upstream's end for the record; then `status: "pending"` is sent. */
+  inlineEnergyMaxWaitMs: z.number().int().min(1).max(60_000).default(1000),
   /** Where the figure comes from (contract, certificate, supplier disclosure). */
   note: z.string().min(1).max(1000),
 });

@@ -7,10 +7,13 @@ import {
   CUT_RESPONSE_DROP,
   forwardHeaders,
   isEventStream,
+  isJson,
   MEASURED_REQUEST_DROP,
   NO_DROP,
 } from './headers.js';
 import { type BodyPlan, rejectsInjection } from './inject.js';
+import { type InlineEnergy, pendingEnergy } from './inline-energy.js';
+import { energyEvent, withEnergyMember } from './inline-frame.js';
 import { SseTap } from './stream-tap.js';
 import type { TraceContext } from './trace.js';
 import { openUpstreamRequest, sendProxyError, type Upstream } from './upstream.js';
@@ -33,6 +36,19 @@ export interface ExchangeDeps {
   readonly clock: Clock;
   readonly upstreamTimeoutMs: number;
   readonly maxBodyBytes: number;
+  /** Inline energy (`proxy.inlineEnergy`); absent: responses are relayed as sent. */
+  readonly inline?: InlineEnergyOption | undefined;
+}
+
+/** Putting each request's energy into its response. */
+export interface InlineEnergyOption {
+  /** Longest wait for the record after the upstream's end; then `status: "pending"` is sent. */
+  readonly maxWaitMs: number;
+  /**
+   * Starts waiting for a request's energy; called before its `end` event is emitted. Resolves with
+   * the `wattledger` object, or undefined when none came within `maxWaitMs`. Must not reject.
+   */
+  readonly waitFor: (requestId: string, maxWaitMs: number) => Promise<InlineEnergy | undefined>;
 }
 
 /** Error bodies read whole to look for a refusal of `stream_options` (they are small). */
@@ -51,6 +67,11 @@ export class MeasuredExchange {
   private upstreamRequest: http.ClientRequest | undefined;
   private sseTap: SseTap | undefined;
   private bodyTap: BodyTap | undefined;
+  /** Inline energy into a JSON body: the body, held (headers too) until the energy is known. */
+  private heldBody: { chunks: Buffer[]; size: number } | undefined;
+  /** Inline energy into this SSE stream. */
+  private inlineStream = false;
+  private response: http.IncomingMessage | undefined;
   private status: number | undefined;
   private ended = false;
   private waitingForDrain = false;
@@ -138,8 +159,11 @@ export class MeasuredExchange {
   }
 
   private relay(response: http.IncomingMessage, injected: boolean, prefix: readonly Buffer[]): void {
-    const status = this.writeHead(response, injected);
+    const status = response.statusCode ?? 502;
+    this.status = status;
+    this.response = response;
     if (status < 400) this.deps.guard.attempt(() => this.prepareObservers(response, injected), undefined);
+    if (this.heldBody === undefined) this.writeHead(response, injected);
     for (const chunk of prefix) this.forward(chunk, response);
     response.on('data', (chunk: Buffer) => this.forward(chunk, response));
     response.on('end', () => this.onUpstreamEnd());
@@ -153,7 +177,8 @@ export class MeasuredExchange {
   private writeHead(response: http.IncomingMessage, injected: boolean): number {
     const status = response.statusCode ?? 502;
     this.status = status;
-    const cut = injected && status < 400 && isEventStream(response);
+    // Cutting the usage chunk or adding the energy event makes the upstream's length false.
+    const cut = (injected || this.inlineStream) && status < 400 && isEventStream(response);
     const headers = forwardHeaders(response.rawHeaders, cut ? CUT_RESPONSE_DROP : NO_DROP, this.ourHeaders());
     this.res.writeHead(status, response.statusMessage, headers);
     this.res.flushHeaders();
@@ -168,16 +193,24 @@ export class MeasuredExchange {
   private prepareObservers(response: http.IncomingMessage, injected: boolean): void {
     const encoding = response.headers['content-encoding'];
     if (encoding !== undefined && encoding !== 'identity') return; // compressed: not observable
+    const inline =
+      this.deps.inline !== undefined && response.statusCode! >= 200 && response.statusCode! < 300;
     if (!isEventStream(response)) {
       this.bodyTap = new BodyTap(this.deps.maxBodyBytes);
+      if (inline && isJson(response)) this.heldBody = { chunks: [], size: 0 };
       return;
     }
+    this.inlineStream = inline;
     const onProgress = (outputTokens: number, estimated: boolean): void => {
       const monoNanos = this.deps.clock.monoNanos();
       this.deps.guard.emit({ type: 'progress', requestId: this.m.id, monoNanos, outputTokens, estimated });
     };
-    this.sseTap = new SseTap(this.m.operation, injected, onProgress, (error) =>
-      this.deps.guard.failed(error),
+    this.sseTap = new SseTap(
+      this.m.operation,
+      injected,
+      onProgress,
+      (error) => this.deps.guard.failed(error),
+      inline,
     );
   }
 
@@ -185,6 +218,7 @@ export class MeasuredExchange {
   private forward(chunk: Buffer, response: http.IncomingMessage): void {
     const out = this.sseTap === undefined ? chunk : this.sseTap.push(chunk);
     if (this.bodyTap !== undefined) this.bodyTap.push(chunk);
+    if (this.heldBody !== undefined && !this.holdBody(chunk)) return;
     if (out.length === 0 || this.res.write(out) || this.waitingForDrain) return;
     // The client reads slower than the server writes: pause the upstream instead of buffering.
     this.waitingForDrain = true;
@@ -195,13 +229,82 @@ export class MeasuredExchange {
     });
   }
 
+  /**
+   * Holds one chunk of a JSON body for inline energy; returns whether it must be forwarded after
+   * all: a body larger than `maxBodyBytes` is relayed as it is, from here on as it comes.
+   */
+  private holdBody(chunk: Buffer): boolean {
+    const held = this.heldBody!;
+    held.chunks.push(chunk);
+    held.size += chunk.length;
+    if (held.size <= this.deps.maxBodyBytes) return false;
+    this.heldBody = undefined;
+    this.writeHead(this.response!, false);
+    for (const part of held.chunks.slice(0, -1)) this.res.write(part);
+    return true;
+  }
+
   private onUpstreamEnd(): void {
     if (this.ended) return;
-    const rest = this.sseTap?.finish();
+    const tap = this.sseTap;
+    const rest = tap?.finish();
     if (rest !== undefined && rest.length > 0) this.res.write(rest);
+    const failed = (this.status ?? 502) >= 400 || tap?.failed === true;
+    const held = this.heldBody;
+    const inline = this.deps.inline;
+    const inlineHere =
+      inline !== undefined &&
+      !failed &&
+      (held !== undefined || (this.inlineStream && tap?.endedCleanly === true));
+    if (!inlineHere) {
+      if (held !== undefined) this.relayHeld(Buffer.concat(held.chunks), undefined);
+      const tail = tap?.takeTail();
+      if (tail !== undefined && tail.length > 0) this.res.write(tail);
+      this.res.end();
+      this.finish(failed ? 'error' : 'ok', this.finalUsage());
+      return;
+    }
+    // Wait for the record only after the upstream ended; register before `end` is emitted.
+    const id = this.m.id;
+    const energy = inline.waitFor(id, inline.maxWaitMs).catch(() => undefined);
+    this.finish('ok', this.finalUsage());
+    void energy.then((value) => this.endWithEnergy(value ?? pendingEnergy(id)));
+  }
+
+  /** Sends the held end of the response with the request's energy in it. */
+  private endWithEnergy(energy: InlineEnergy): void {
+    if (this.res.destroyed) return; // the client left while we waited
+    const held = this.heldBody;
+    if (held !== undefined) {
+      this.relayHeld(Buffer.concat(held.chunks), energy);
+      return;
+    }
+    const tap = this.sseTap!;
+    const event = this.deps.guard.attempt(
+      () => energyEvent(this.m.operation, tap.identity, energy, tap.lastSequenceNumber),
+      undefined,
+    );
+    if (event !== undefined) this.res.write(event);
+    const tail = tap.takeTail(); // `data: [DONE]`, when the upstream sent it
+    if (tail.length > 0) this.res.write(tail);
     this.res.end();
-    const failed = (this.status ?? 502) >= 400 || this.sseTap?.failed === true;
-    this.finish(failed ? 'error' : 'ok', this.finalUsage());
+  }
+
+  /** Sends a held JSON body, with `energy` added when given and the body is a JSON object. */
+  private relayHeld(body: Buffer, energy: InlineEnergy | undefined): void {
+    this.heldBody = undefined;
+    let out = body;
+    if (energy !== undefined) {
+      const withEnergy = this.deps.guard.attempt(() => withEnergyMember(body, energy), undefined);
+      if (withEnergy !== undefined) out = withEnergy;
+    }
+    const response = this.response!;
+    const headers = forwardHeaders(response.rawHeaders, CUT_RESPONSE_DROP, {
+      ...this.ourHeaders(),
+      'content-length': String(out.length),
+    });
+    this.res.writeHead(response.statusCode ?? 502, response.statusMessage, headers);
+    this.res.end(out);
   }
 
   private finalUsage(): RequestUsage | undefined {

@@ -79,3 +79,9 @@ export function rawHeader(raw: readonly string[], name: string): string | undefi
 export function isEventStream(response: { headers: { 'content-type'?: string | undefined } }): boolean {
   return (response.headers['content-type'] ?? '').toLowerCase().startsWith('text/event-stream');
 }
+
+/** Whether a response body is JSON (`application/json`, or a `+json` type). */
+export function isJson(response: { headers: { 'content-type'?: string | undefined } }): boolean {
+  const type = (response.headers['content-type'] ?? '').toLowerCase().split(';', 1)[0]!.trim();
+  return type === 'application/json' || type.endsWith('+json');
+}

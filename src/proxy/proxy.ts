@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { Clock } from '../clock.js';
 import type { RequestEventSink } from '../requests/types.js';
-import { type ExchangeDeps, MeasuredExchange, type MeasuredRequest } from './exchange.js';
+import {
+  type ExchangeDeps,
+  type InlineEnergyOption,
+  MeasuredExchange,
+  type MeasuredRequest,
+} from './exchange.js';
 import { MeasurementGuard, type ProxyStats } from './guard.js';
 import { parseJsonObject, planBody } from './inject.js';
 import { passThrough } from './passthrough.js';
@@ -10,6 +15,7 @@ import { childTraceContext } from './trace.js';
 import { pickUpstream, resolveUpstreams, type Upstream, type UpstreamSpec } from './upstream.js';
 import type { UsageOperation } from './usage.js';
 
+export type { InlineEnergyOption } from './exchange.js';
 export type { ProxyStats } from './guard.js';
 export type { UpstreamSpec } from './upstream.js';
 
@@ -24,8 +30,12 @@ export interface MeasuringProxyOptions {
   readonly clock: Clock;
   /** Request ids (default: random UUIDs). They also go upstream as `x-request-id`. */
   readonly idGenerator?: () => string;
-  /** Energy is known only after the request, so the proxy never writes it into responses. */
-  readonly injectEnergy?: false;
+  /**
+   * Puts each successful measured request's energy into its response (a last SSE event before
+   * `[DONE]`, or a top-level `wattledger` member of a JSON body), waiting at most `maxWaitMs` after
+   * the upstream's end for the record. Absent: responses are relayed as sent.
+   */
+  readonly inlineEnergy?: InlineEnergyOption | undefined;
   /** Largest request body read to measure it; larger bodies pass through unmeasured. */
   readonly maxBodyBytes: number;
   /** Upstream silence (no headers, no body bytes) after which the request fails: 504 or a cut stream. */
@@ -82,8 +92,8 @@ class Router {
     this.defaultUpstream = this.upstreams.get(options.defaultUpstream)!;
     this.guard = new MeasurementGuard(options.sink, options.onMeasurementError);
     this.nextId = options.idGenerator ?? randomUUID;
-    const { clock, upstreamTimeoutMs, maxBodyBytes } = options;
-    this.deps = { guard: this.guard, clock, upstreamTimeoutMs, maxBodyBytes };
+    const { clock, upstreamTimeoutMs, maxBodyBytes, inlineEnergy } = options;
+    this.deps = { guard: this.guard, clock, upstreamTimeoutMs, maxBodyBytes, inline: inlineEnergy };
   }
 
   handle(req: http.IncomingMessage, res: http.ServerResponse): void {

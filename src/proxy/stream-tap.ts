@@ -1,4 +1,5 @@
 import type { RequestUsage } from '../requests/types.js';
+import type { ChunkIdentity } from './inline-frame.js';
 import { type SseEvent, SseParser } from './sse.js';
 import { type StreamStep, StreamUsageTracker, type UsageOperation } from './usage.js';
 
@@ -11,6 +12,9 @@ export type ProgressListener = (outputTokens: number, estimated: boolean) => voi
  * client did not ask for is cut out; to know whether an event is that chunk the tap holds back
  * the bytes of at most one incomplete event, and forwards everything else as it arrives.
  *
+ * With `holdDone` (inline energy), the `data: [DONE]` event and everything after it are held too,
+ * until {@link takeTail}: the proxy sends its own event before them.
+ *
  * Fail open: if observation throws (a parser limit, a bug), the error goes to `onError`, the held
  * bytes are returned unaltered and every later chunk is passed straight through.
  */
@@ -18,13 +22,19 @@ export class SseTap {
   private readonly parser = new SseParser();
   private readonly tracker: StreamUsageTracker;
   private readonly dropUsageChunk: boolean;
+  private readonly holdDone: boolean;
+  /** Whether bytes are held at all (cutting, or holding [DONE]); else each chunk goes on at once. */
+  private readonly holding: boolean;
   private readonly onProgress: ProgressListener;
   private readonly onError: (error: unknown) => void;
-  private broken = false;
+  private isBroken = false;
   /** Bytes received but not yet forwarded (drop mode only), starting at offset `base`. */
   private held: Buffer[] = [];
   private base = 0;
   private drops: Array<readonly [number, number]> = [];
+  /** Absolute offset of the `[DONE]` event once seen (holdDone), else -1. */
+  private doneAt = -1;
+  private total = 0;
   private readonly onEvent = (event: SseEvent): void => this.observe(event);
 
   constructor(
@@ -32,9 +42,12 @@ export class SseTap {
     dropUsageChunk: boolean,
     onProgress: ProgressListener,
     onError: (error: unknown) => void,
+    holdDone = false,
   ) {
     this.tracker = new StreamUsageTracker(operation);
     this.dropUsageChunk = dropUsageChunk;
+    this.holdDone = holdDone;
+    this.holding = dropUsageChunk || holdDone;
     this.onProgress = onProgress;
     this.onError = onError;
   }
@@ -49,32 +62,63 @@ export class SseTap {
     return this.tracker.failed;
   }
 
+  /** Whether observation stopped (an error): the stream was passed on unobserved from there. */
+  get broken(): boolean {
+    return this.isBroken;
+  }
+
+  /** The first chat/completions chunk's id, object, created and model. */
+  get identity(): ChunkIdentity | undefined {
+    return this.tracker.identity;
+  }
+
+  /** The last Responses API event's `sequence_number`. */
+  get lastSequenceNumber(): number | undefined {
+    return this.tracker.lastSequenceNumber;
+  }
+
+  /** After {@link finish}: whether the stream ended on an event boundary (no partial line or event). */
+  get endedCleanly(): boolean {
+    return !this.isBroken && this.parser.settledOffset === this.total;
+  }
+
   /** Takes one upstream chunk; returns what to forward now (possibly empty). */
   push(chunk: Buffer): Buffer {
-    if (this.broken) return chunk;
-    if (this.dropUsageChunk) this.held.push(chunk);
+    if (this.isBroken) return chunk;
+    this.total += chunk.length;
+    if (this.holding) this.held.push(chunk);
     try {
       this.parser.push(chunk, this.onEvent);
-      return this.dropUsageChunk ? this.forwardUpTo(this.parser.settledOffset) : chunk;
+      return this.holding ? this.forwardUpTo(this.capped(this.parser.settledOffset)) : chunk;
     } catch (error) {
       return this.fail(error, chunk);
     }
   }
 
-  /** The upstream body ended: returns the bytes still held (an unterminated last event). */
+  /**
+   * The upstream body ended: returns the bytes still held (an unterminated last event), except, with
+   * `holdDone`, the `[DONE]` event and what follows it ({@link takeTail}).
+   */
   finish(): Buffer {
-    if (this.broken) return Buffer.alloc(0);
+    if (this.isBroken) return Buffer.alloc(0);
     try {
       this.parser.finish(this.onEvent);
-      return this.dropUsageChunk ? this.forwardUpTo(this.base + this.heldBytes()) : Buffer.alloc(0);
+      return this.holding ? this.forwardUpTo(this.capped(this.base + this.heldBytes())) : Buffer.alloc(0);
     } catch (error) {
       return this.fail(error, Buffer.alloc(0));
     }
   }
 
+  /** After {@link finish}: the held `[DONE]` event and anything after it (empty without one). */
+  takeTail(): Buffer {
+    const tail = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
+    this.held = [];
+    return tail;
+  }
+
   /** The upstream failed mid-stream: everything held, unaltered; the tap is spent. */
   release(): Buffer {
-    this.broken = true;
+    this.isBroken = true;
     const rest = Buffer.concat(this.held);
     this.held = [];
     this.drops = [];
@@ -85,12 +129,22 @@ export class SseTap {
     this.onError(error);
     // In drop mode `chunk` is already among the held bytes; otherwise nothing is held.
     const held = this.release();
-    return this.dropUsageChunk ? held : chunk;
+    return this.holding ? held : chunk;
+  }
+
+  /** Never forward past the held `[DONE]`. */
+  private capped(offset: number): number {
+    return this.doneAt >= 0 && offset > this.doneAt ? this.doneAt : offset;
   }
 
   private observe(event: SseEvent): void {
+    if (this.doneAt < 0 && this.holdDone && event.data.startsWith('[DONE]')) {
+      this.doneAt = event.start;
+      return;
+    }
     const step: StreamStep = this.tracker.observe(event);
-    if (step.usageChunk && this.dropUsageChunk) this.drops.push([event.start, event.end]);
+    // After [DONE] nothing is cut: it all waits in the tail, which clients no longer read.
+    if (step.usageChunk && this.dropUsageChunk && this.doneAt < 0) this.drops.push([event.start, event.end]);
     if (step.progress !== undefined) this.onProgress(step.progress.outputTokens, step.progress.estimated);
   }
 

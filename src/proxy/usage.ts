@@ -1,4 +1,5 @@
 import type { RequestUsage } from '../requests/types.js';
+import type { ChunkIdentity } from './inline-frame.js';
 import type { SseEvent } from './sse.js';
 
 /**
@@ -111,6 +112,8 @@ export class StreamUsageTracker {
   private contentChunks = 0;
   private reportedTokens = 0;
   private errored = false;
+  private firstChunk: ChunkIdentity | undefined;
+  private sequence: number | undefined;
 
   constructor(operation: UsageOperation) {
     this.operation = operation;
@@ -124,6 +127,16 @@ export class StreamUsageTracker {
   /** Whether the stream carried an error (`{"error": …}` data, `response.failed`, `error` event). */
   get failed(): boolean {
     return this.errored;
+  }
+
+  /** id, object, created and model of the first chat/completions chunk (to shape one like it). */
+  get identity(): ChunkIdentity | undefined {
+    return this.firstChunk;
+  }
+
+  /** The last Responses API event's `sequence_number`. */
+  get lastSequenceNumber(): number | undefined {
+    return this.sequence;
   }
 
   /** Observes one dispatched event. Non-JSON data (`[DONE]`, garbage) is ignored. */
@@ -145,6 +158,10 @@ export class StreamUsageTracker {
   private observeChunk(chunk: Json): StreamStep {
     // openai-python raises on any data object with a truthy "error"; so do we count it failed.
     if (chunk.error) this.errored = true;
+    if (this.firstChunk === undefined) {
+      const { id, object, created, model } = chunk;
+      this.firstChunk = { id, object, created, model };
+    }
     const usage = usageFromCompletionUsage(chunk.usage);
     if (usage !== undefined) this.lastUsage = usage;
     if (isUsageChunk(chunk)) return { usageChunk: true };
@@ -161,6 +178,7 @@ export class StreamUsageTracker {
 
   private observeResponses(eventName: string, payload: Json): StreamStep {
     const type = typeof payload.type === 'string' ? payload.type : eventName;
+    if (typeof payload.sequence_number === 'number') this.sequence = payload.sequence_number;
     if (type === 'error' || type === 'response.failed') this.errored = true;
     if (type === 'response.completed' || type === 'response.incomplete' || type === 'response.failed') {
       const response = payload.response;
