@@ -30,6 +30,21 @@ export interface CursorPosition {
    */
   readonly segment: string | null;
   readonly segmentFirstSequence: bigint;
+  /**
+   * Where in `segment` the line after `lastSequence` begins, so that a poll reads only the bytes
+   * appended since; `null` before the first batch and in cursors written before it existed. Also a
+   * hint: it is used only when the bytes just before it are still the acknowledged line.
+   */
+  readonly resume: ResumePoint | null;
+}
+
+/** A byte position in the cursor's segment, with a fingerprint of the line that ends there. */
+export interface ResumePoint {
+  /** Byte offset, in `segment`, of the first byte after the `\n` of line `lastSequence`. */
+  readonly nextOffset: number;
+  /** Length in bytes of line `lastSequence` (without its `\n`), and its SHA-256 in hex. */
+  readonly lastLineBytes: number;
+  readonly lastLineSha256: string;
 }
 
 /** The position of an exporter that has sent nothing. */
@@ -38,6 +53,7 @@ export const START_POSITION: CursorPosition = {
   checkpointTreeSize: 0,
   segment: null,
   segmentFirstSequence: 0n,
+  resume: null,
 };
 
 interface CursorFile {
@@ -46,6 +62,8 @@ interface CursorFile {
   readonly checkpointTreeSize: number;
   readonly segment: string | null;
   readonly segmentFirstSequence: string;
+  /** Absent in cursors written before resume points existed; those start with a scan. */
+  readonly resume?: ResumePoint | null;
 }
 
 /** The persisted cursor of one ledger. */
@@ -94,6 +112,7 @@ export class ExportCursor {
       checkpointTreeSize: position.checkpointTreeSize,
       segment: position.segment,
       segmentFirstSequence: position.segmentFirstSequence.toString(),
+      resume: position.resume,
     };
     const temporary = `${this.path}.tmp`;
     try {
@@ -128,8 +147,19 @@ function parseCursor(text: string): CursorPosition | null {
       checkpointTreeSize: file.checkpointTreeSize as number,
       segment: file.segment ?? null,
       segmentFirstSequence: BigInt(file.segmentFirstSequence as string),
+      // A damaged resume point costs one scan, not a reset: the sequence is what counts.
+      resume: parseResume(file.resume),
     };
   } catch {
     return null;
   }
+}
+
+function parseResume(value: unknown): ResumePoint | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const { nextOffset, lastLineBytes, lastLineSha256 } = value as Partial<ResumePoint>;
+  const count = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
+  if (!count(nextOffset) || !count(lastLineBytes) || nextOffset <= lastLineBytes) return null;
+  if (typeof lastLineSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(lastLineSha256)) return null;
+  return { nextOffset, lastLineBytes, lastLineSha256 };
 }

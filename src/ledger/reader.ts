@@ -13,7 +13,10 @@ const NEWLINE = 0x0a;
 const DEFAULT_CHUNK_BYTES = 1024 * 1024;
 const DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024;
 
-/** One complete line. `lineNumber` is 1-based within the segment; `index` is 0-based over all files. */
+/**
+ * One complete line. `lineNumber` is 1-based within the segment; `index` is 0-based over all files
+ * (both continue from {@link ReadLedgerOptions.start} when given).
+ */
 export interface LedgerLine {
   readonly kind: 'line';
   readonly segment: string;
@@ -58,19 +61,35 @@ export interface ReadLedgerOptions {
   readonly maxLineBytes?: number;
   /** Read size (default 1 MiB). */
   readonly chunkBytes?: number;
+  /**
+   * Resume inside the first file instead of at its beginning: `offset` must be the first byte of a
+   * line (0, or just after a `\n`), numbered `lineNumber` in its segment and `index` in the read.
+   * Bytes before it are not read. An offset past the file's size reads nothing of that file.
+   */
+  readonly start?: ReadStart;
+}
+
+/** Where {@link ReadLedgerOptions.start} resumes: a line boundary and the numbers of that line. */
+export interface ReadStart {
+  readonly offset: number;
+  readonly lineNumber: number;
+  readonly index: number;
 }
 
 interface FileScan {
   readonly ref: SegmentRef;
   readonly sizeBytes: number;
   readonly isLast: boolean;
+  /** Where reading starts in this file (the first file with `start`; 0 and line 1 otherwise). */
+  readonly startOffset: number;
+  readonly startLineNumber: number;
 }
 
 /**
  * Reads every line of a ledger in order. `source` is a ledger directory (segments discovered and
  * checked for holes), one file, or a list of files (ordered by segment number when all follow the
  * naming scheme). Each file is read up to its size at the start, so a live ledger reads as a
- * snapshot. Throws `LEDGER_CORRUPT` for a hole or duplicate and `LEDGER_IO` for an unreadable path
+ * snapshot; `options.start` skips the first file's bytes before a known line (the exporter's poll). Throws `LEDGER_CORRUPT` for a hole or duplicate and `LEDGER_IO` for an unreadable path
  * before yielding; damaged lines are yielded as {@link LedgerReadError} items.
  */
 export async function* readLedgerLines(
@@ -79,15 +98,35 @@ export async function* readLedgerLines(
 ): AsyncGenerator<LedgerReadItem, void, undefined> {
   const refs = await resolveSource(source);
   const sizes = await Promise.all(refs.map((ref) => fileSize(ref.path)));
-  const progress = { bytesRead: 0, totalBytes: sizes.reduce((sum, size) => sum + size, 0) };
-  let index = 0;
+  const start = options.start ?? { offset: 0, lineNumber: 1, index: 0 };
+  checkStart(start);
+  const skipped = Math.min(start.offset, sizes[0] ?? 0);
+  const progress = { bytesRead: 0, totalBytes: sizes.reduce((sum, size) => sum + size, 0) - skipped };
+  let index = start.index;
   for (const [position, ref] of refs.entries()) {
-    const scan = { ref, sizeBytes: sizes[position] ?? 0, isLast: position === refs.length - 1 };
+    const scan: FileScan = {
+      ref,
+      sizeBytes: sizes[position] ?? 0,
+      isLast: position === refs.length - 1,
+      startOffset: position === 0 ? start.offset : 0,
+      startLineNumber: position === 0 ? start.lineNumber : 1,
+    };
     for await (const item of readFile(scan, index, options, progress)) {
       index = item.index + 1;
       yield item;
     }
   }
+}
+
+function checkStart(start: ReadStart): void {
+  const valid =
+    Number.isSafeInteger(start.offset) &&
+    start.offset >= 0 &&
+    Number.isSafeInteger(start.lineNumber) &&
+    start.lineNumber >= 1 &&
+    Number.isSafeInteger(start.index) &&
+    start.index >= 0;
+  if (!valid) throw new RangeError(`invalid read start ${JSON.stringify(start)}`);
 }
 
 async function resolveSource(source: string | readonly string[]): Promise<readonly SegmentRef[]> {
@@ -113,11 +152,11 @@ async function* readFile(
   progress: { bytesRead: number; totalBytes: number },
 ): AsyncGenerator<LedgerReadItem, void, undefined> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
-  const splitter = new LineSplitter(scan.ref, firstIndex, maxLineBytes);
-  if (scan.sizeBytes === 0) return;
+  const splitter = new LineSplitter(scan, firstIndex, maxLineBytes);
+  if (scan.sizeBytes <= scan.startOffset) return;
   // `end` is inclusive; bounding it makes the read a snapshot even while a writer appends.
   const stream = createReadStream(scan.ref.path, {
-    start: 0,
+    start: scan.startOffset,
     end: scan.sizeBytes - 1,
     highWaterMark: options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
   });
@@ -143,11 +182,16 @@ class LineSplitter {
   #lineNumber = 1;
   #index: number;
 
+  private readonly ref: SegmentRef;
+
   constructor(
-    private readonly ref: SegmentRef,
+    scan: FileScan,
     firstIndex: number,
     private readonly maxLineBytes: number,
   ) {
+    this.ref = scan.ref;
+    this.#lineOffset = scan.startOffset;
+    this.#lineNumber = scan.startLineNumber;
     this.#index = firstIndex;
   }
 
