@@ -63,11 +63,33 @@ export interface WireDiscontinuity {
   readonly toMicroJoules: DecimalString;
 }
 
-/** Allocation parts: energy that went to requests, to the idle baseline, and to no request. */
+/**
+ * Allocation parts: energy that went to requests, to the idle baseline, and to no request; and the
+ * idle part split in two: shared (the requests' idle shares, the comprehensive boundary) and
+ * unshared (idle of intervals with no request in flight). Invariant: shared + unshared = idle.
+ */
 export interface WireAllocationSums {
   readonly requestsMicroJoules: DecimalString;
   readonly idleMicroJoules: DecimalString;
   readonly unattributedMicroJoules: DecimalString;
+  readonly idleSharedMicroJoules: DecimalString;
+  readonly idleUnsharedMicroJoules: DecimalString;
+}
+
+/**
+ * The idle baseline the splits reported in this batch's window subtracted (fresh and resolved):
+ * provenance and power of the last one, and the range of powers over all of them.
+ */
+export interface WireIdleBaseline {
+  /** `configured`: the configuration's value (also a learned baseline's fallback); `learned`: from idle periods. */
+  readonly source: 'configured' | 'learned';
+  readonly powerMilliWatts: number;
+  readonly minPowerMilliWatts: number;
+  readonly maxPowerMilliWatts: number;
+  /** Idle intervals behind a learned value; 0 for a configured one. */
+  readonly sampleCount: number;
+  /** Their total duration; "0" for a configured one. */
+  readonly idleNanos: DecimalString;
 }
 
 /**
@@ -79,12 +101,15 @@ export interface WireAllocationSums {
  *   (invariant A: requests + idle + unattributed + deferred = `energyMicroJoules`);
  * - `resolved`: allocations finalized during this batch's window for intervals of earlier batches;
  * - `outstandingDeferredMicroJoules`: deferred energy of this and earlier batches not yet resolved
- *   (invariant B: previous batch's outstanding + deferred − Σ resolved, never negative).
+ *   (invariant B: previous batch's outstanding + deferred − Σ resolved, never negative);
+ * - in the top-level parts and in `resolved`, idle = idle shared + idle unshared (invariant C).
  */
 export interface WireAttribution extends WireAllocationSums {
   readonly deferredMicroJoules: DecimalString;
   readonly resolved: WireAllocationSums;
   readonly outstandingDeferredMicroJoules: DecimalString;
+  /** Null when no split of this device was reported in the window. */
+  readonly idleBaseline: WireIdleBaseline | null;
 }
 
 export interface WireDevice {
@@ -141,7 +166,10 @@ export interface WireRequests {
   readonly count: number;
   /** RFC 9162 root (hex) over the canonical JSON bytes of the request records, in order. */
   readonly merkleRootSha256: string;
-  /** Name of the attribution method (e.g. `tokens-v1(a=1,b=4)`); `none` when the agent attributes nothing. */
+  /**
+   * Name and parameters of the attribution method (e.g. `tokens-v1(a=1,b=4,idle=configured)`); `none`
+   * when the agent attributes nothing.
+   */
   readonly attributionMethod: string;
 }
 

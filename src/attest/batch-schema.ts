@@ -56,6 +56,17 @@ const allocationSums = z.strictObject({
   requestsMicroJoules: decimal,
   idleMicroJoules: decimal,
   unattributedMicroJoules: decimal,
+  idleSharedMicroJoules: decimal,
+  idleUnsharedMicroJoules: decimal,
+});
+
+const idleBaseline = z.strictObject({
+  source: z.enum(['configured', 'learned']),
+  powerMilliWatts: milliWatts,
+  minPowerMilliWatts: milliWatts,
+  maxPowerMilliWatts: milliWatts,
+  sampleCount: count,
+  idleNanos: decimal,
 });
 
 const device = z.strictObject({
@@ -102,6 +113,7 @@ const device = z.strictObject({
     deferredMicroJoules: decimal,
     resolved: allocationSums,
     outstandingDeferredMicroJoules: decimal,
+    idleBaseline: idleBaseline.nullable(),
   }),
 });
 

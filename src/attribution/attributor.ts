@@ -161,14 +161,17 @@ export class Attributor {
       works = this.tracker.work(interval.startMonoNanos, interval.endMonoNanos, filter);
       cache.set(key, works);
     }
+    const baseline = this.o.idleBaseline;
     const allocation = splitInterval({
       interval: { ...interval, energyMicroJoules: energy },
       ...scope,
-      idleMilliWatts: this.o.idleBaseline.idleMilliWatts(deviceId, interval),
+      idleBaseline: baseline.idleFor(deviceId, interval),
       works,
       prefillWeight: this.o.prefillWeight,
       decodeWeight: this.o.decodeWeight,
     });
+    // After the split: an interval's own energy never sets the baseline subtracted from it.
+    if (scope.role === 'engine') baseline.observe?.(deviceId, interval, works);
     this.credit(allocation);
     this.watermarks.set(deviceId, interval.endMonoNanos);
     return allocation;
@@ -182,15 +185,28 @@ export class Attributor {
 
   private credit(allocation: IntervalAllocation): void {
     for (const share of allocation.shares) {
-      let accumulator = this.accumulators.get(share.requestId);
-      if (!accumulator) {
-        accumulator = { microJoulesByDevice: new Map<string, MicroJoules>(), estimated: false };
-        this.accumulators.set(share.requestId, accumulator);
-      }
-      const byDevice = accumulator.microJoulesByDevice;
-      byDevice.set(allocation.deviceId, (byDevice.get(allocation.deviceId) ?? 0n) + share.microJoules);
+      const accumulator = this.accumulatorOf(share.requestId);
+      add(accumulator.microJoulesByDevice, allocation.deviceId, share.microJoules);
       accumulator.estimated ||= allocation.estimated;
     }
+    for (const share of allocation.idleShares) {
+      const accumulator = this.accumulatorOf(share.requestId);
+      add(accumulator.idleMicroJoulesByDevice, allocation.deviceId, share.microJoules);
+      accumulator.estimated ||= allocation.estimated;
+    }
+  }
+
+  private accumulatorOf(requestId: string): RequestAccumulator {
+    let accumulator = this.accumulators.get(requestId);
+    if (!accumulator) {
+      accumulator = {
+        microJoulesByDevice: new Map<string, MicroJoules>(),
+        idleMicroJoulesByDevice: new Map<string, MicroJoules>(),
+        estimated: false,
+      };
+      this.accumulators.set(requestId, accumulator);
+    }
+    return accumulator;
   }
 
   private emitRecords(force: boolean): void {
@@ -231,4 +247,8 @@ export class Attributor {
     };
     return lagging.some(reachesBack) ? 'wait' : 'incomplete';
   }
+}
+
+function add(byDevice: Map<string, MicroJoules>, deviceId: string, microJoules: MicroJoules): void {
+  byDevice.set(deviceId, (byDevice.get(deviceId) ?? 0n) + microJoules);
 }

@@ -18,7 +18,7 @@ export interface AttributorOptions {
   readonly hostDeviceIds: readonly string[];
   /** Configured idle power per device, integer mW; devices not listed have no idle share. */
   readonly idlePowerMilliWatts: ReadonlyMap<string, MilliWatts>;
-  /** Replaces the configured map, e.g. by a learned baseline (the later step's hook). */
+  /** Replaces the configured map, e.g. by a `LearnedIdleBaseline` built on it. */
   readonly idleBaseline?: IdleBaseline;
   /**
    * Per-token cost weights a (uncached prefill token) and b (decode token): non-negative integers,
@@ -27,7 +27,7 @@ export interface AttributorOptions {
    */
   readonly prefillWeight?: number;
   readonly decodeWeight?: number;
-  /** Name recorded in records and batches; default `tokens-v1(a=…,b=…)`. */
+  /** Name recorded in records and batches; default `tokens-v1(a=…,b=…,idle=<baseline description>)`. */
   readonly method?: string;
   /** Longest wait for an interval's requests to end; then time overlap, `estimated` (default 60 s). */
   readonly maxDelayNanos?: bigint;
@@ -73,15 +73,16 @@ export function resolveOptions(options: AttributorOptions): ResolvedOptions {
       `invalid attribution options: ${problems.join('; ')}`,
     );
   }
+  const idleBaseline = options.idleBaseline ?? configuredIdleBaseline(options.idlePowerMilliWatts);
   return {
     engineOfDevice,
     engines,
     hostDeviceIds: [...hosts],
     hosts,
-    idleBaseline: options.idleBaseline ?? configuredIdleBaseline(options.idlePowerMilliWatts),
+    idleBaseline,
     prefillWeight: BigInt(a),
     decodeWeight: BigInt(b),
-    method: options.method ?? `tokens-v1(a=${a},b=${b})`,
+    method: options.method ?? `tokens-v1(a=${a},b=${b},idle=${idleBaseline.description})`,
     maxDelayNanos,
     minDelayNanos,
     maxInFlight: options.maxInFlight,

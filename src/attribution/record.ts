@@ -6,6 +6,8 @@ import type { DeviceEnergy, RequestEnergyRecord, TrackedRequest } from './types.
 /** What the attributor accumulated for one request from the allocations it had shares in. */
 export interface RequestAccumulator {
   readonly microJoulesByDevice: Map<string, MicroJoules>;
+  /** Its idle shares per device. */
+  readonly idleMicroJoulesByDevice: Map<string, MicroJoules>;
   /** A share came from an estimated split. */
   estimated: boolean;
 }
@@ -22,8 +24,8 @@ export interface RecordContext {
 
 /**
  * Builds the JSON record of an ended request. Throws `TypeError` for an open request (a caller
- * bug). The `comprehensive` boundary is left `null` for the step that adds idle share, PUE, CO2e
- * and water.
+ * bug). `comprehensive` is left `null`: the boundary needs the factor snapshot (PUE, CO2e, water),
+ * which the pipeline applies (`factors/record-impact.ts`, `recordComprehensiveImpact`).
  */
 export function buildRequestRecord(
   request: TrackedRequest,
@@ -35,7 +37,9 @@ export function buildRequestRecord(
     throw new TypeError(`request ${request.requestId} has not ended`);
   }
   const byDevice = accumulator?.microJoulesByDevice ?? new Map<string, MicroJoules>();
+  const idleByDevice = accumulator?.idleMicroJoulesByDevice ?? new Map<string, MicroJoules>();
   const energyOf = (ids: readonly string[]) => sumBigints(ids.map((id) => byDevice.get(id) ?? 0n));
+  const scope = [...new Set([...context.gpuDeviceIds, ...context.hostDeviceIds])];
   return {
     recordVersion: 1,
     requestId: request.requestId,
@@ -57,7 +61,8 @@ export function buildRequestRecord(
     httpStatus: request.httpStatus,
     activeEnergyMicroJoules: energyOf(context.gpuDeviceIds).toString(),
     hostEnergyMicroJoules: energyOf(context.hostDeviceIds).toString(),
-    devices: deviceBreakdown([...context.gpuDeviceIds, ...context.hostDeviceIds], byDevice),
+    idleShareMicroJoules: sumBigints(scope.map((id) => idleByDevice.get(id) ?? 0n)).toString(),
+    devices: deviceBreakdown(scope, byDevice, idleByDevice),
     attributionMethod: context.attributionMethod,
     estimated: request.usage === null || (accumulator?.estimated ?? false) || context.incomplete,
     comprehensive: null,
@@ -78,8 +83,16 @@ function tokenFields(request: TrackedRequest) {
 }
 
 /** Every device of the request's scope, sorted by id (code-unit order, as canonical JSON sorts). */
-function deviceBreakdown(ids: readonly string[], byDevice: ReadonlyMap<string, MicroJoules>): DeviceEnergy[] {
-  return [...new Set(ids)]
+function deviceBreakdown(
+  ids: readonly string[],
+  byDevice: ReadonlyMap<string, MicroJoules>,
+  idleByDevice: ReadonlyMap<string, MicroJoules>,
+): DeviceEnergy[] {
+  return [...ids]
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((deviceId) => ({ deviceId, microJoules: (byDevice.get(deviceId) ?? 0n).toString() }));
+    .map((deviceId) => ({
+      deviceId,
+      microJoules: (byDevice.get(deviceId) ?? 0n).toString(),
+      idleShareMicroJoules: (idleByDevice.get(deviceId) ?? 0n).toString(),
+    }));
 }

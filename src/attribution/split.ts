@@ -1,10 +1,11 @@
 import type { DeviceInterval } from '../meter/types.js';
-import { energyFromConstantPower, type MicroJoules, type MilliWatts } from '../units.js';
+import { energyFromConstantPower, type MicroJoules } from '../units.js';
 import { allocate, minBigint, sumBigints } from './allocate.js';
 import { AttributionError } from './errors.js';
 import type {
   AllocationWeighting,
   DeviceRole,
+  IdleBaselineUse,
   IntervalAllocation,
   IntervalWork,
   RequestShare,
@@ -15,7 +16,8 @@ export interface SplitInput {
   readonly interval: DeviceInterval & { readonly energyMicroJoules: MicroJoules };
   readonly role: DeviceRole;
   readonly engineId: string | null;
-  readonly idleMilliWatts: MilliWatts;
+  /** The idle power to subtract and its provenance. */
+  readonly idleBaseline: IdleBaselineUse;
   /** The overlapping requests' work, in tracker order. */
   readonly works: readonly IntervalWork[];
   /** Per-token cost weights a (prefill) and b (decode). */
@@ -26,25 +28,22 @@ export interface SplitInput {
 /**
  * Splits one device interval's energy: idle = min(energy, idle power × dt), the rest (active) over
  * the overlapping requests by a·prefill + b·decode, by time overlap where tokens are unknown or all
- * zero, and to `unattributed` where no request overlaps. Exact: throws
- * `ATTRIBUTION_CONSERVATION_VIOLATED` if the parts do not add up (a bug).
+ * zero, and to `unattributed` where no request overlaps. The idle part is split over the same
+ * requests with the same weights (each request's idle share); with no request in flight it stays
+ * unshared. Exact: throws `ATTRIBUTION_CONSERVATION_VIOLATED` if the parts do not add up (a bug).
  */
 export function splitInterval(input: SplitInput): IntervalAllocation {
   const { interval } = input;
   const energy = interval.energyMicroJoules;
   const dt = interval.endMonoNanos - interval.startMonoNanos;
-  const baseline = energyFromConstantPower(input.idleMilliWatts, dt > 0n ? dt : 0n);
+  const baseline = energyFromConstantPower(input.idleBaseline.powerMilliWatts, dt > 0n ? dt : 0n);
   // Idle never exceeds what was measured: below the baseline, all of it is idle.
   const idle = minBigint(energy, baseline);
   const active = energy - idle;
   const { weights, weighting } = chooseWeights(input);
-  const amounts = weighting === 'none' ? [] : allocate(active, weights);
-  const shares: RequestShare[] = [];
-  amounts.forEach((microJoules, i) => {
-    if (microJoules > 0n)
-      shares.push({ requestId: (input.works[i] as IntervalWork).request.requestId, microJoules });
-  });
-  const requests = sumBigints(amounts);
+  const shares = sharesOf(input.works, weighting === 'none' ? [] : allocate(active, weights));
+  const idleShares = sharesOf(input.works, weighting === 'none' ? [] : allocate(idle, weights));
+  const requests = sumBigints(shares.map((share) => share.microJoules));
   const allocation: IntervalAllocation = {
     deviceId: interval.deviceId,
     role: input.role,
@@ -56,11 +55,24 @@ export function splitInterval(input: SplitInput): IntervalAllocation {
     requestsMicroJoules: requests,
     unattributedMicroJoules: active - requests,
     shares,
+    idleShares,
+    idleSharedMicroJoules: sumBigints(idleShares.map((share) => share.microJoules)),
+    idleBaseline: input.idleBaseline,
     weighting,
     estimated: weighting !== 'none' && input.works.some((work) => work.tokens !== 'known'),
   };
   assertConserved(allocation);
   return allocation;
+}
+
+/** The non-zero amounts, paired with their requests. */
+function sharesOf(works: readonly IntervalWork[], amounts: readonly bigint[]): RequestShare[] {
+  const shares: RequestShare[] = [];
+  amounts.forEach((microJoules, i) => {
+    if (microJoules > 0n)
+      shares.push({ requestId: (works[i] as IntervalWork).request.requestId, microJoules });
+  });
+  return shares;
 }
 
 /**
@@ -81,18 +93,24 @@ function chooseWeights(input: SplitInput): { weights: bigint[]; weighting: Alloc
   return sumBigints(weights) > 0n ? { weights, weighting: 'time' } : { weights: [], weighting: 'none' };
 }
 
-/** The conservation invariant: Σ shares + idle + unattributed = energy, no part negative. */
+/**
+ * The conservation invariants: Σ shares + idle + unattributed = energy, Σ idle shares + unshared
+ * idle = idle, no part negative.
+ */
 export function assertConserved(allocation: IntervalAllocation): void {
   const shares = sumBigints(allocation.shares.map((share) => share.microJoules));
+  const idleShared = sumBigints(allocation.idleShares.map((share) => share.microJoules));
   const parts = [allocation.idleMicroJoules, allocation.unattributedMicroJoules, shares];
   if (
     shares !== allocation.requestsMicroJoules ||
     sumBigints(parts) !== allocation.energyMicroJoules ||
-    parts.some((part) => part < 0n)
+    parts.some((part) => part < 0n) ||
+    idleShared !== allocation.idleSharedMicroJoules ||
+    idleShared > allocation.idleMicroJoules
   ) {
     throw new AttributionError(
       'ATTRIBUTION_CONSERVATION_VIOLATED',
-      `device ${allocation.deviceId} interval ending ${allocation.intervalEndMonoNanos}: shares ${shares} + idle ${allocation.idleMicroJoules} + unattributed ${allocation.unattributedMicroJoules} != energy ${allocation.energyMicroJoules}`,
+      `device ${allocation.deviceId} interval ending ${allocation.intervalEndMonoNanos}: shares ${shares} + idle ${allocation.idleMicroJoules} (shared ${idleShared}) + unattributed ${allocation.unattributedMicroJoules} != energy ${allocation.energyMicroJoules}`,
     );
   }
 }

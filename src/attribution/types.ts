@@ -1,3 +1,4 @@
+import type { ComprehensiveImpactWire } from '../factors/record-impact.js';
 import type { DeviceInterval } from '../meter/types.js';
 import type {
   RequestEndEvent,
@@ -82,9 +83,22 @@ export type AllocationWeighting = 'tokens' | 'time' | 'none';
 export type DeviceRole = 'engine' | 'host' | 'unassigned';
 
 /**
+ * Which idle power a split subtracted, and where it came from (`configured`: the configuration's
+ * value; `learned`: measured over genuinely idle periods, see `idle-learner.ts`). `sampleCount` and
+ * `idleNanos` describe the idle intervals behind a learned value (0 for a configured one).
+ */
+export interface IdleBaselineUse {
+  readonly source: 'configured' | 'learned';
+  readonly powerMilliWatts: MilliWatts;
+  readonly sampleCount: number;
+  readonly idleNanos: bigint;
+}
+
+/**
  * The split of one device's energy over one interval. In memory (bigint), for the ledger to sum per
- * batch. Invariant: Σ shares = requestsMicroJoules and
- * requestsMicroJoules + idleMicroJoules + unattributedMicroJoules = energyMicroJoules, exactly.
+ * batch. Invariants: Σ shares = requestsMicroJoules,
+ * requestsMicroJoules + idleMicroJoules + unattributedMicroJoules = energyMicroJoules, and
+ * Σ idleShares = idleSharedMicroJoules ≤ idleMicroJoules, exactly.
  */
 export interface IntervalAllocation {
   readonly deviceId: string;
@@ -98,45 +112,65 @@ export interface IntervalAllocation {
   readonly unattributedMicroJoules: MicroJoules;
   /** Non-zero shares only, in the tracker's request order (start-event order). */
   readonly shares: readonly RequestShare[];
+  /**
+   * The idle part given to the requests in flight, with the same weights as the active part (the
+   * comprehensive boundary's idle share); non-zero shares only. Empty when no request is in flight:
+   * that idle energy stays unshared.
+   */
+  readonly idleShares: readonly RequestShare[];
+  /** Σ idleShares; the rest of `idleMicroJoules` is unshared. */
+  readonly idleSharedMicroJoules: MicroJoules;
+  /** The idle power this split subtracted and its provenance. */
+  readonly idleBaseline: IdleBaselineUse;
   readonly weighting: AllocationWeighting;
   /** Some request's tokens were unknown or partial, so the split is an estimate. */
   readonly estimated: boolean;
 }
 
 /**
- * Where a device's idle power comes from. Today the configured map ({@link configuredIdleBaseline});
- * a baseline learned from genuinely idle periods (never from the residual, DESIGN §4) plugs in
- * here later without touching the split.
+ * Where a device's idle power comes from: the configured map ({@link configuredIdleBaseline}) or a
+ * baseline learned from genuinely idle periods (`LearnedIdleBaseline`), never from the residual of
+ * attribution (DESIGN §4).
  */
 export interface IdleBaseline {
-  /** Idle power of the device during this interval, integer mW; 0 when unknown. */
-  idleMilliWatts(deviceId: string, interval: DeviceInterval): MilliWatts;
+  /** `configured` or `learned(…)` with its parameters, for the attribution method's name. */
+  readonly description: string;
+  /** The idle power to subtract from this interval of the device, and its provenance. */
+  idleFor(deviceId: string, interval: DeviceInterval): IdleBaselineUse;
+  /**
+   * Called after each finalized split of an engine GPU, in order per device, with the requests of
+   * the device's engine that overlapped the interval (a learner looks for idle periods here).
+   */
+  observe?(deviceId: string, interval: DeviceInterval, works: readonly IntervalWork[]): void;
 }
 
 /** The idle baseline read from configuration: a fixed mW value per device, 0 for others. */
 export function configuredIdleBaseline(idle: ReadonlyMap<string, MilliWatts>): IdleBaseline {
-  return { idleMilliWatts: (deviceId) => idle.get(deviceId) ?? 0 };
+  return {
+    description: 'configured',
+    idleFor: (deviceId) => ({
+      source: 'configured',
+      powerMilliWatts: idle.get(deviceId) ?? 0,
+      sampleCount: 0,
+      idleNanos: 0n,
+    }),
+  };
 }
 
-/** One device's part of a request's energy (µJ as a decimal string). */
+/** One device's part of a request's energy (µJ as decimal strings). */
 export type DeviceEnergy = {
   readonly deviceId: string;
+  /** The request's share of the device's active energy (above the idle baseline). */
   readonly microJoules: DecimalString;
+  /** The request's share of the device's idle energy (the comprehensive boundary's part). */
+  readonly idleShareMicroJoules: DecimalString;
 };
 
 /**
- * The comprehensive boundary (DESIGN §4, Google 2025): active + idle share + host, × PUE, with
- * CO2e and water. Filled by a later step; `null` in records until then. Integers only: PUE as
- * thousandths.
+ * The comprehensive boundary (DESIGN §4, Google 2025) as records carry it: active + idle share +
+ * host, × PUE, with CO2e and water (`ComprehensiveImpactWire`, built by `factors/record-impact.ts`).
  */
-export type ComprehensiveEnergy = {
-  readonly idleShareMicroJoules: DecimalString;
-  readonly itEnergyMicroJoules: DecimalString;
-  readonly pueMilli: number;
-  readonly facilityEnergyMicroJoules: DecimalString;
-  readonly co2eMicrograms: DecimalString;
-  readonly waterMicroliters: DecimalString;
-};
+export type ComprehensiveEnergy = ComprehensiveImpactWire;
 
 /**
  * The record of one finished request, as it enters a batch: plain canonical-JSON (integers that
@@ -169,10 +203,16 @@ export type RequestEnergyRecord = {
   readonly activeEnergyMicroJoules: DecimalString;
   /** Σ of its shares over host (RAPL) devices. */
   readonly hostEnergyMicroJoules: DecimalString;
+  /**
+   * Σ of its idle shares over the engine's GPUs: its part of the idle energy of the intervals it
+   * was in flight in, split like the active energy (the comprehensive boundary's idle share).
+   */
+  readonly idleShareMicroJoules: DecimalString;
   /** Every engine and host device, sorted by id, zero included. */
   readonly devices: readonly DeviceEnergy[];
   readonly attributionMethod: string;
   /** Some share was split by time or partial tokens, usage was missing, or a device never caught up. */
   readonly estimated: boolean;
+  /** Filled where the factors are known (the daemon's pipeline); `null` straight from the attributor. */
   readonly comprehensive: ComprehensiveEnergy | null;
 };

@@ -1,12 +1,14 @@
 import { once } from 'node:events';
 import { parseListenAddress } from '../api/listen.js';
 import { Attributor } from '../attribution/attributor.js';
+import { idleBaselineOf } from '../attribution/idle-config.js';
 import type { RequestEnergyRecord } from '../attribution/types.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import type { EventApiServer } from '../events/server.js';
 import { type FactorSnapshot, recordActiveImpact } from '../factors/index.js';
+import { recordComprehensiveImpact } from '../factors/record-impact.js';
 import type { Batcher } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
 import type { MeterTick } from '../meter/types.js';
@@ -90,14 +92,18 @@ export function buildRequestPipeline(options: {
     engines,
     hostDeviceIds,
     idlePowerMilliWatts: idle,
+    idleBaseline: idleBaselineOf(config.attribution, idle),
     prefillWeight: config.attribution.prefillWeight,
     decodeWeight: config.attribution.decodeWeight,
     maxDelayNanos: BigInt(config.attribution.maxDelayMs) * NANOS_PER_MILLI,
     onAllocation: (allocation) => batcher()?.addAllocation(allocation),
-    // The active boundary only: the comprehensive boundary needs each request's idle share, which
-    // the attributor does not allocate per request yet, so it stays null rather than understated.
+    // Both boundaries: active, and comprehensive (active + idle share + host, × PUE).
     onRecord: (record) => {
-      const withImpact = { ...record, activeImpact: recordActiveImpact(record, options.factors) };
+      const withImpact = {
+        ...record,
+        activeImpact: recordActiveImpact(record, options.factors),
+        comprehensive: recordComprehensiveImpact(record, options.factors),
+      };
       batcher()?.addRecord(withImpact);
       options.onRecord?.()?.(withImpact);
     },

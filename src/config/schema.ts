@@ -102,6 +102,14 @@ const attributionSchema = z.object({
   decodeWeight: z.number().int().min(0).max(1_000_000).default(4),
   /** Longest wait for an interval's requests to end before it is split by time overlap (estimated). */
   maxDelayMs: z.number().int().min(0).max(3_600_000).default(60_000),
+  /** `configured`: idlePowerMilliWatts; `learned`: per GPU from genuinely idle periods (that value until enough are seen). */
+  idleBaseline: z.enum(['configured', 'learned']).default('configured'),
+  /** Learned: an interval is idle only this long after the engine's last request ended. */
+  idleSettleMs: z.number().int().min(0).max(3_600_000).default(5_000),
+  /** Learned: the most recent idle time the median is taken over. */
+  idleLearnWindowMs: z.number().int().min(1_000).max(86_400_000).default(600_000),
+  /** Learned: idle time needed before the learned value replaces idlePowerMilliWatts. */
+  idleLearnMinMs: z.number().int().min(1_000).max(86_400_000).default(60_000),
 });
 
 const upstreamSchema = z.object({

@@ -94,6 +94,19 @@ export function withComprehensive<R extends RecordEnergyFields>(
   return { ...record, comprehensive: comprehensiveToWire(impact) };
 }
 
+/**
+ * The comprehensive boundary of a record, in wire form: its active energy + its idle share (the
+ * record's `idleShareMicroJoules`, split by the attributor like the active energy) + its host
+ * energy, × the snapshot's PUE, with CO2e and water.
+ */
+export function recordComprehensiveImpact(
+  record: RecordEnergyFields & Pick<RequestEnergyRecord, 'idleShareMicroJoules'>,
+  factors: FactorSnapshot,
+): ComprehensiveImpactWire {
+  return withComprehensive(record, factors, parseMicroJoules(record.idleShareMicroJoules, 'idle share'))
+    .comprehensive;
+}
+
 /** A record's decimal energy string; anything else is a caller bug. */
 function parseMicroJoules(text: DecimalString, what: string): MicroJoules {
   if (!/^(?:0|[1-9]\d*)$/.test(text))

@@ -8,6 +8,7 @@ import {
   type WireAttribution,
   type WireDevice,
   type WireEvent,
+  type WireIdleBaseline,
   type WireTotals,
   type WireWindow,
 } from '../attest/batch-format.js';
@@ -16,7 +17,12 @@ import { canonicalBytes } from '../attest/canonical.js';
 import { sha256 } from '../attest/sha256.js';
 import { rfc3339 } from '../clock.js';
 import type { DeviceWindow } from './window.js';
-import { type AllocationSums, type DeviceAttribution, zeroSums } from './window-attribution.js';
+import {
+  type AllocationSums,
+  type DeviceAttribution,
+  type IdleBaselineSummary,
+  zeroSums,
+} from './window-attribution.js';
 
 /** The times that bound a batch window. */
 export interface WindowBounds {
@@ -152,6 +158,7 @@ function unattributed(window: DeviceWindow): DeviceAttribution {
     deferredMicroJoules: 0n,
     resolved: zeroSums(),
     outstandingDeferredMicroJoules: 0n,
+    idleBaseline: null,
   };
 }
 
@@ -161,6 +168,7 @@ function toWireAttribution(account: DeviceAttribution): WireAttribution {
     deferredMicroJoules: account.deferredMicroJoules.toString(),
     resolved: toWireSums(account.resolved),
     outstandingDeferredMicroJoules: account.outstandingDeferredMicroJoules.toString(),
+    idleBaseline: account.idleBaseline === null ? null : toWireIdleBaseline(account.idleBaseline),
   };
 }
 
@@ -169,6 +177,19 @@ function toWireSums(sums: AllocationSums): WireAllocationSums {
     requestsMicroJoules: sums.requestsMicroJoules.toString(),
     idleMicroJoules: sums.idleMicroJoules.toString(),
     unattributedMicroJoules: sums.unattributedMicroJoules.toString(),
+    idleSharedMicroJoules: sums.idleSharedMicroJoules.toString(),
+    idleUnsharedMicroJoules: (sums.idleMicroJoules - sums.idleSharedMicroJoules).toString(),
+  };
+}
+
+function toWireIdleBaseline(summary: IdleBaselineSummary): WireIdleBaseline {
+  return {
+    source: summary.last.source,
+    powerMilliWatts: summary.last.powerMilliWatts,
+    minPowerMilliWatts: summary.minPowerMilliWatts,
+    maxPowerMilliWatts: summary.maxPowerMilliWatts,
+    sampleCount: summary.last.sampleCount,
+    idleNanos: summary.last.idleNanos.toString(),
   };
 }
 

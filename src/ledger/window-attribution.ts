@@ -1,5 +1,5 @@
-import type { IntervalAllocation } from '../attribution/types.js';
-import type { MicroJoules, MonoNanos } from '../units.js';
+import type { IdleBaselineUse, IntervalAllocation } from '../attribution/types.js';
+import type { MicroJoules, MilliWatts, MonoNanos } from '../units.js';
 import type { DeviceWindow } from './window.js';
 
 /**
@@ -12,11 +12,23 @@ export const MAX_PENDING_INTERVALS_PER_DEVICE = 10_000;
 /** Allocations that arrived before the batcher saw their interval, kept at most (all devices). */
 const MAX_EARLY_ALLOCATIONS = 10_000;
 
-/** The three parts of allocations, summed (µJ). */
+/** The three parts of allocations, summed (µJ), and how much of the idle part went to requests. */
 export interface AllocationSums {
   requestsMicroJoules: MicroJoules;
   idleMicroJoules: MicroJoules;
   unattributedMicroJoules: MicroJoules;
+  /** Σ idle shares given to requests (≤ idle; the rest is idle of intervals with no request). */
+  idleSharedMicroJoules: MicroJoules;
+}
+
+/**
+ * The idle baselines the splits reported in one window subtracted: the last one's provenance and
+ * power, and the range of powers over all of them.
+ */
+export interface IdleBaselineSummary {
+  readonly last: IdleBaselineUse;
+  readonly minPowerMilliWatts: MilliWatts;
+  readonly maxPowerMilliWatts: MilliWatts;
 }
 
 /** One device's attribution account in one sealed batch: the wire `attribution`, in bigint. */
@@ -29,6 +41,8 @@ export interface DeviceAttribution {
   readonly resolved: AllocationSums;
   /** Previous outstanding + deferred − Σ resolved. */
   readonly outstandingDeferredMicroJoules: MicroJoules;
+  /** The idle baselines of the fresh and resolved splits; null when there were none. */
+  readonly idleBaseline: IdleBaselineSummary | null;
 }
 
 /** What attribution carries from one window to the next (`outstanding` also across restarts). */
@@ -71,6 +85,7 @@ export class WindowAttribution {
   private readonly early = new Map<string, IntervalAllocation>();
   private readonly fresh = new Map<string, AllocationSums>();
   private readonly resolved = new Map<string, AllocationSums>();
+  private readonly baselines = new Map<string, IdleBaselineSummary>();
 
   constructor(carry: AttributionCarry) {
     this.carry = carry;
@@ -98,12 +113,23 @@ export class WindowAttribution {
     if (!this.carry.deviceIds.has(deviceId)) return;
     const end = allocation.intervalEndMonoNanos;
     const energy = allocation.energyMicroJoules;
-    if (take(this.current.get(deviceId), end, energy)) addTo(mapOfSums(this.fresh, deviceId), allocation);
-    else if (take(this.earlier.get(deviceId), end, energy))
-      addTo(mapOfSums(this.resolved, deviceId), allocation);
+    if (take(this.current.get(deviceId), end, energy)) this.book(this.fresh, allocation);
+    else if (take(this.earlier.get(deviceId), end, energy)) this.book(this.resolved, allocation);
     else if (end > (this.lastEnds.get(deviceId) ?? -1n) && this.early.size < MAX_EARLY_ALLOCATIONS)
       this.early.set(keyOf(allocation), allocation);
     else this.unmatched += 1;
+  }
+
+  private book(sums: Map<string, AllocationSums>, allocation: IntervalAllocation): void {
+    addTo(mapOfSums(sums, allocation.deviceId), allocation);
+    const use = allocation.idleBaseline;
+    const seen = this.baselines.get(allocation.deviceId);
+    const power = use.powerMilliWatts;
+    this.baselines.set(allocation.deviceId, {
+      last: use,
+      minPowerMilliWatts: seen ? Math.min(seen.minPowerMilliWatts, power) : power,
+      maxPowerMilliWatts: seen ? Math.max(seen.maxPowerMilliWatts, power) : power,
+    });
   }
 
   /** Closes the window: every device's account, and what the next window starts from. */
@@ -136,12 +162,14 @@ export class WindowAttribution {
     const id = window.device.id;
     const before = this.carry.outstanding.get(id) ?? 0n;
     if (!this.carry.deviceIds.has(id)) {
-      const fresh = {
-        requestsMicroJoules: 0n,
-        idleMicroJoules: 0n,
-        unattributedMicroJoules: window.energyMicroJoules,
+      const fresh = { ...zeroSums(), unattributedMicroJoules: window.energyMicroJoules };
+      return {
+        fresh,
+        deferredMicroJoules: 0n,
+        resolved: zeroSums(),
+        outstandingDeferredMicroJoules: before,
+        idleBaseline: null,
       };
-      return { fresh, deferredMicroJoules: 0n, resolved: zeroSums(), outstandingDeferredMicroJoules: before };
     }
     const fresh = { ...(this.fresh.get(id) ?? zeroSums()) };
     // Downtime energy has no interval, so no allocation will ever come for it.
@@ -150,7 +178,13 @@ export class WindowAttribution {
     for (const energy of this.current.get(id)?.values() ?? []) deferred += energy;
     const resolved = this.resolved.get(id) ?? zeroSums();
     const outstanding = before + deferred - totalOf(resolved);
-    return { fresh, deferredMicroJoules: deferred, resolved, outstandingDeferredMicroJoules: outstanding };
+    return {
+      fresh,
+      deferredMicroJoules: deferred,
+      resolved,
+      outstandingDeferredMicroJoules: outstanding,
+      idleBaseline: this.baselines.get(id) ?? null,
+    };
   }
 
   /** Earlier pending intervals followed by this window's, oldest first, bounded per device. */
@@ -169,7 +203,12 @@ export class WindowAttribution {
 }
 
 export function zeroSums(): AllocationSums {
-  return { requestsMicroJoules: 0n, idleMicroJoules: 0n, unattributedMicroJoules: 0n };
+  return {
+    requestsMicroJoules: 0n,
+    idleMicroJoules: 0n,
+    unattributedMicroJoules: 0n,
+    idleSharedMicroJoules: 0n,
+  };
 }
 
 /** requests + idle + unattributed. */
@@ -196,6 +235,7 @@ function addTo(sums: AllocationSums, allocation: IntervalAllocation): void {
   sums.requestsMicroJoules += allocation.requestsMicroJoules;
   sums.idleMicroJoules += allocation.idleMicroJoules;
   sums.unattributedMicroJoules += allocation.unattributedMicroJoules;
+  sums.idleSharedMicroJoules += allocation.idleSharedMicroJoules;
 }
 
 function mapOf<V>(maps: Map<string, Map<MonoNanos, V>>, deviceId: string): Map<MonoNanos, V> {

@@ -98,7 +98,60 @@ function checkDevice(d: WireDevice, where: Where): Finding[] {
       BigInt(a.deferredMicroJoules),
     energy,
   );
+  // Invariant C: the idle part is the requests' idle shares plus the idle no request shared, both
+  // for this batch's splits and for the resolved ones of earlier batches.
+  for (const [label, sums] of [
+    ['', a],
+    ['resolved ', a.resolved],
+  ] as const) {
+    mismatch(
+      'idle-split',
+      `${label}idle shared + idle unshared ≠ idle`,
+      BigInt(sums.idleSharedMicroJoules) + BigInt(sums.idleUnsharedMicroJoules),
+      BigInt(sums.idleMicroJoules),
+    );
+  }
+  out.push(...checkIdleBaseline(d, where));
   out.push(...checkPlausibility(d, where));
+  return out;
+}
+
+/**
+ * The declared idle baseline is an ordered range holding the power in use, a configured one has no
+ * samples, and this batch's idle part is at most the highest baseline over the covered time.
+ */
+function checkIdleBaseline(d: WireDevice, where: Where): Finding[] {
+  const b = d.attribution.idleBaseline;
+  const idle = BigInt(d.attribution.idleMicroJoules);
+  // µJ = mW × ns / 10^6; each split's idle is at most its baseline × its duration.
+  const ceiling = b === null ? 0n : (BigInt(b.maxPowerMilliWatts) * BigInt(d.coveredNanos)) / 1_000_000n;
+  const out: Finding[] = [];
+  if (idle > ceiling) {
+    out.push(
+      finding(
+        'VERIFY_IMPLAUSIBLE',
+        where,
+        'idle-ceiling',
+        `${d.deviceId}: more idle energy than the declared idle baseline allows over the covered time`,
+        { expected: `<= ${ceiling}`, found: idle },
+      ),
+    );
+  }
+  if (b === null) return out;
+  const problems: string[] = [];
+  if (!(b.minPowerMilliWatts <= b.powerMilliWatts && b.powerMilliWatts <= b.maxPowerMilliWatts))
+    problems.push('min ≤ power ≤ max does not hold');
+  if (b.source === 'configured' && (b.sampleCount !== 0 || b.idleNanos !== '0'))
+    problems.push('a configured baseline declares learned samples');
+  if (b.source === 'learned' && (b.sampleCount === 0 || b.idleNanos === '0'))
+    problems.push('a learned baseline declares no idle samples');
+  for (const problem of problems) {
+    out.push(
+      finding('VERIFY_IMPLAUSIBLE', where, 'idle-baseline', `${d.deviceId}: idle baseline: ${problem}`, {
+        found: `${b.source} ${b.minPowerMilliWatts} ≤ ${b.powerMilliWatts} ≤ ${b.maxPowerMilliWatts} mW, ${b.sampleCount} samples, ${b.idleNanos} ns`,
+      }),
+    );
+  }
   return out;
 }
 

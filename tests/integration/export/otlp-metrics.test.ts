@@ -71,6 +71,7 @@ function requestRecord(gpuDeviceIds: string[], over: Partial<RequestEnergyRecord
     httpStatus: 200,
     activeEnergyMicroJoules: '123456789',
     hostEnergyMicroJoules: '0',
+    idleShareMicroJoules: '0',
     devices: [],
     attributionMethod: 'tokens-v1',
     estimated: false,

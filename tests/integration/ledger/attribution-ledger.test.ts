@@ -27,11 +27,18 @@ const TICKS = 80;
 /** Requests end by this tick, so that every one has a record once the attributor is flushed. */
 const LAST_END_TICK = 72;
 
-type Sums = { requestsMicroJoules: string; idleMicroJoules: string; unattributedMicroJoules: string };
+type Sums = {
+  requestsMicroJoules: string;
+  idleMicroJoules: string;
+  unattributedMicroJoules: string;
+  idleSharedMicroJoules: string;
+  idleUnsharedMicroJoules: string;
+};
 type Attribution = Sums & {
   deferredMicroJoules: string;
   resolved: Sums;
   outstandingDeferredMicroJoules: string;
+  idleBaseline: { source: string; powerMilliWatts: number } | null;
 };
 type Device = {
   deviceId: string;
@@ -135,6 +142,20 @@ async function recordEnergy(dir: string): Promise<{ count: number; microJoules: 
   return { count: lines.length, microJoules };
 }
 
+/** Σ over every request record of its idle share, checked against its devices' idle shares. */
+async function recordIdleShares(dir: string): Promise<bigint> {
+  let microJoules = 0n;
+  for (const line of await ledgerLines(join(dir, 'records'))) {
+    const { record } = JSON.parse(line) as {
+      record: { idleShareMicroJoules: string; devices: { idleShareMicroJoules: string }[] };
+    };
+    const perDevice = record.devices.reduce((sum, d) => sum + BigInt(d.idleShareMicroJoules), 0n);
+    expect(perDevice).toBe(BigInt(record.idleShareMicroJoules));
+    microJoules += BigInt(record.idleShareMicroJoules);
+  }
+  return microJoules;
+}
+
 /** Σ over batches and devices of a number picked from each device's attribution. */
 function sumOver(statements: readonly Statement[], pick: (a: Attribution, d: Device) => bigint): bigint {
   let sum = 0n;
@@ -176,7 +197,7 @@ describe('a ledger with request attribution', () => {
     expect(lines.length).toBeGreaterThanOrEqual(8);
     expect(verifyLines(lines).findings).toEqual([]);
     expect(new Set(statements.map((s) => s.predicate.requests.attributionMethod))).toEqual(
-      new Set(['tokens-v1(a=1,b=4)']),
+      new Set(['tokens-v1(a=1,b=4,idle=configured)']),
     );
     expect(unmatched).toBe(0);
   });
@@ -215,6 +236,48 @@ describe('a ledger with request attribution', () => {
     );
     expect(attributed).toBeGreaterThan(0n);
     expect(attributed).toBe(records.microJoules);
+  });
+
+  it("splits idle exactly: the records' idle shares are the batches' shared idle, the rest unshared", async () => {
+    for (const s of statements) {
+      for (const d of s.predicate.devices) {
+        for (const sums of [d.attribution, d.attribution.resolved]) {
+          expect(BigInt(sums.idleSharedMicroJoules) + BigInt(sums.idleUnsharedMicroJoules)).toBe(
+            BigInt(sums.idleMicroJoules),
+          );
+        }
+      }
+    }
+    const shared = sumOver(
+      statements,
+      (a) => BigInt(a.idleSharedMicroJoules) + BigInt(a.resolved.idleSharedMicroJoules),
+    );
+    const unshared = sumOver(
+      statements,
+      (a) => BigInt(a.idleUnsharedMicroJoules) + BigInt(a.resolved.idleUnsharedMicroJoules),
+    );
+    // Both parts occur: intervals with requests in flight, and intervals with none.
+    expect(shared).toBeGreaterThan(0n);
+    expect(unshared).toBeGreaterThan(0n);
+    expect(await recordIdleShares(dir)).toBe(shared);
+    const baselines = statements.flatMap((s) => s.predicate.devices.map((d) => d.attribution.idleBaseline));
+    expect(baselines).toContainEqual(
+      expect.objectContaining({ source: 'configured', powerMilliWatts: 90_000 }),
+    );
+  });
+
+  it('catches a mutated idle share by the idle split', () => {
+    const i = statements.findIndex(
+      (s) => BigInt(s.predicate.devices[0]!.attribution.idleSharedMicroJoules) > 0n,
+    );
+    const edited = resign(lines[i]!, (s) => {
+      const a = s.predicate.devices[0]!.attribution;
+      a.idleSharedMicroJoules = bump(a.idleSharedMicroJoules);
+    });
+    const findings = verifyLines([...lines.slice(0, i), edited]).findings;
+    expect(findings.map((f) => [f.code, f.check, f.sequence])).toEqual([
+      ['VERIFY_SUM_MISMATCH', 'idle-split', String(i)],
+    ]);
   });
 
   it('catches a mutated deferred part by conservation and by the deferred balance', () => {
@@ -332,13 +395,20 @@ describe('attribution wiring and restarts', () => {
       for (const s of (await ledgerLines(dir)).map(statementOf)) {
         expect(s.predicate.requests.attributionMethod).toBe('none');
         for (const d of s.predicate.devices) {
-          const zero = { requestsMicroJoules: '0', idleMicroJoules: '0', unattributedMicroJoules: '0' };
+          const zero = {
+            requestsMicroJoules: '0',
+            idleMicroJoules: '0',
+            unattributedMicroJoules: '0',
+            idleSharedMicroJoules: '0',
+            idleUnsharedMicroJoules: '0',
+          };
           expect(d.attribution).toEqual({
             ...zero,
             unattributedMicroJoules: d.energyMicroJoules,
             deferredMicroJoules: '0',
             resolved: zero,
             outstandingDeferredMicroJoules: '0',
+            idleBaseline: null,
           });
         }
       }

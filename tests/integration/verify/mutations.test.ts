@@ -186,6 +186,74 @@ describe('verifier mutation suite', () => {
     ]);
   });
 
+  it('catches an idle part that is not its shared plus unshared idle', () => {
+    // Conservation (invariant A) still holds: idle moved out of unattributed, but not declared.
+    const edited = resign(lines[5] as string, (s) => {
+      const a = (s.predicate.devices[1] as Record<string, unknown>).attribution as Record<string, string>;
+      a.unattributedMicroJoules = (BigInt(a.unattributedMicroJoules as string) - 1n).toString();
+      a.idleMicroJoules = (BigInt(a.idleMicroJoules as string) + 1n).toString();
+    });
+    const findings = verifyLines([...lines.slice(0, 5), edited]).findings;
+    expect(findings).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          code: 'VERIFY_SUM_MISMATCH',
+          check: 'idle-split',
+          sequence: '5',
+          expected: '0',
+          found: '1',
+        }),
+      ]),
+    );
+    expect(findings.map((f) => f.check)).not.toContain('conservation');
+  });
+
+  it('catches a resolved idle share that does not add up', () => {
+    const edited = resign(lines[5] as string, (s) => {
+      const a = (s.predicate.devices[0] as Record<string, unknown>).attribution as Record<string, unknown>;
+      (a.resolved as Record<string, string>).idleSharedMicroJoules = '5';
+    });
+    expect(verifyLines([...lines.slice(0, 5), edited]).findings).toEqual([
+      expect.objectContaining({ check: 'idle-split', message: expect.stringContaining('resolved') }),
+    ]);
+  });
+
+  it('catches idle energy that no declared idle baseline allows, even when every sum holds', () => {
+    // This ledger attributes nothing, so no idle baseline is declared: idle must be 0.
+    const edited = resign(lines[5] as string, (s) => {
+      const a = (s.predicate.devices[1] as Record<string, unknown>).attribution as Record<string, string>;
+      a.unattributedMicroJoules = (BigInt(a.unattributedMicroJoules as string) - 1_000n).toString();
+      a.idleMicroJoules = '1000';
+      a.idleUnsharedMicroJoules = '1000';
+    });
+    expect(verifyLines([...lines.slice(0, 5), edited]).findings).toEqual([
+      expect.objectContaining({
+        code: 'VERIFY_IMPLAUSIBLE',
+        check: 'idle-ceiling',
+        sequence: '5',
+        found: '1000',
+      }),
+    ]);
+  });
+
+  it('catches a declared idle baseline that contradicts itself', () => {
+    const edited = resign(lines[5] as string, (s) => {
+      const a = (s.predicate.devices[0] as Record<string, unknown>).attribution as Record<string, unknown>;
+      a.idleBaseline = {
+        source: 'configured',
+        powerMilliWatts: 90_000,
+        minPowerMilliWatts: 95_000,
+        maxPowerMilliWatts: 99_000,
+        sampleCount: 3,
+        idleNanos: '0',
+      };
+    });
+    expect(verifyLines([...lines.slice(0, 5), edited]).findings.map((f) => [f.code, f.check])).toEqual([
+      ['VERIFY_IMPLAUSIBLE', 'idle-baseline'],
+      ['VERIFY_IMPLAUSIBLE', 'idle-baseline'],
+    ]);
+  });
+
   it('catches an outstanding balance that does not follow from the previous batch', () => {
     const edited = resign(lines[5] as string, (s) => {
       const a = (s.predicate.devices[0] as Record<string, unknown>).attribution as Record<string, string>;

@@ -10,6 +10,7 @@ import {
   MS,
   progress,
   recordEnergy,
+  recordIdleShare,
   S,
   seeded,
   start,
@@ -97,6 +98,9 @@ describe('Attributor under a seeded 10,000-request workload', () => {
     // Every µJ given to a request reaches exactly one record.
     expect(recordEnergy(records)).toBe(totals.requests);
     expect(totals.requests).toBeGreaterThan(0n);
+    // And every µJ of idle shared to a request reaches exactly one record's idle share.
+    expect(recordIdleShare(records)).toBe(totals.idleShared);
+    expect(totals.idleShared).toBeGreaterThan(0n);
     expect(records.filter((r) => r.tokensSource !== 'usage').every((r) => r.estimated)).toBe(true);
     expect(stats).toMatchObject({ inFlight: 0, tracked: 0, pendingIntervals: 0, pendingRecords: 0 });
   });

@@ -87,7 +87,7 @@ describe('Attributor splits', () => {
     attributor.onEvent(end('b', S, usage(150, 1, 50)));
     attributor.onTick(tick(0n, S, { gpu0: 70n * J }));
     expect(sharesOf(allocations[0])).toEqual({ a: 15n * J, b: 5n * J });
-    expect(attributor.method).toBe('tokens-v1(a=1,b=0)');
+    expect(attributor.method).toBe('tokens-v1(a=1,b=0,idle=configured)');
   });
 
   it('puts everything below the idle baseline into idle, even with requests in flight', () => {
@@ -338,8 +338,10 @@ describe('Attributor records and options', () => {
       httpStatus: 200,
       activeEnergyMicroJoules: '1000000',
       hostEnergyMicroJoules: '0',
-      devices: [{ deviceId: 'gpu0', microJoules: '1000000' }],
-      attributionMethod: 'tokens-v1(a=1,b=4)',
+      // The one request in flight gets all of the interval's idle energy (50 W × 1 s) as its share.
+      idleShareMicroJoules: '50000000',
+      devices: [{ deviceId: 'gpu0', microJoules: '1000000', idleShareMicroJoules: '50000000' }],
+      attributionMethod: 'tokens-v1(a=1,b=4,idle=configured)',
       estimated: false,
       comprehensive: null,
     });

@@ -119,10 +119,24 @@ export function collecting(options: Omit<AttributorOptions, 'onAllocation' | 'on
   return { attributor, allocations, records };
 }
 
-/** Σ shares + idle + unattributed == energy for every allocation; returns per-part totals. */
+/**
+ * Σ shares + idle + unattributed == energy and Σ idle shares + unshared idle == idle for every
+ * allocation; returns per-part totals.
+ */
 export function checkConservation(allocations: readonly IntervalAllocation[]) {
-  const totals = { energy: 0n, idle: 0n, unattributed: 0n, requests: 0n };
+  const totals = { energy: 0n, idle: 0n, unattributed: 0n, requests: 0n, idleShared: 0n };
   for (const a of allocations) {
+    let idleShared = 0n;
+    for (const share of a.idleShares) {
+      if (share.microJoules <= 0n) throw new Error(`non-positive idle share in ${a.deviceId}`);
+      idleShared += share.microJoules;
+    }
+    if (idleShared !== a.idleSharedMicroJoules)
+      throw new Error(`Σ idle shares != idle shared on ${a.deviceId}`);
+    if (idleShared > a.idleMicroJoules) throw new Error(`idle shared > idle on ${a.deviceId}`);
+    if (a.weighting === 'none' && idleShared > 0n)
+      throw new Error(`idle shared without requests on ${a.deviceId}`);
+    totals.idleShared += idleShared;
     let shares = 0n;
     for (const share of a.shares) {
       if (share.microJoules <= 0n) throw new Error(`non-positive share in ${a.deviceId}`);
@@ -145,5 +159,18 @@ export function checkConservation(allocations: readonly IntervalAllocation[]) {
 export function recordEnergy(records: readonly RequestEnergyRecord[]): bigint {
   let sum = 0n;
   for (const record of records) for (const device of record.devices) sum += BigInt(device.microJoules);
+  return sum;
+}
+
+/** Σ of the records' idle shares, each checked against the Σ of its devices' idle shares. */
+export function recordIdleShare(records: readonly RequestEnergyRecord[]): bigint {
+  let sum = 0n;
+  for (const record of records) {
+    let perDevice = 0n;
+    for (const device of record.devices) perDevice += BigInt(device.idleShareMicroJoules);
+    if (perDevice !== BigInt(record.idleShareMicroJoules))
+      throw new Error(`record ${record.requestId}: idle share != Σ of its devices' idle shares`);
+    sum += perDevice;
+  }
   return sum;
 }
