@@ -3,11 +3,12 @@ import { loadConfig } from '../config/load.js';
 import {
   KEYGEN_DESCRIPTION,
   RECEIPT_DESCRIPTION,
+  REPORT_DESCRIPTION,
   VERIFY_DESCRIPTION,
   VERIFY_RECEIPT_DESCRIPTION,
 } from './descriptions.js';
 
-/** The ledger commands: `keygen`, `verify`, `receipt`, `verify-receipt`. Each loads its modules when it runs. */
+/** The ledger commands: `keygen`, `verify`, `receipt`, `verify-receipt`, `report`. Each loads its modules when it runs. */
 
 interface VerifyCliOptions {
   readonly key?: string[];
@@ -19,7 +20,20 @@ interface VerifyCliOptions {
   readonly engine?: 'node' | 'tweetnacl';
 }
 
-/** Registers `keygen`, `verify`, `receipt` and `verify-receipt`. */
+interface ReportCommandOptions {
+  readonly config?: string;
+  readonly ledgerDir?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly model?: string;
+  readonly engine?: string;
+  readonly key?: string[];
+  readonly trustedKeys?: string;
+  readonly json?: boolean;
+  readonly progress?: boolean;
+}
+
+/** Registers `keygen`, `verify`, `receipt`, `verify-receipt` and `report`. */
 export function registerLedgerCommands(program: Command): void {
   program
     .command('keygen')
@@ -88,6 +102,48 @@ export function registerLedgerCommands(program: Command): void {
       });
       process.exitCode = await (await import('./receipt.js')).runReceipt(
         { requestId, ledgerDir: config.ledger.dir, out: options.out },
+        { stdout: process.stdout, stderr: process.stderr },
+      );
+    });
+
+  program
+    .command('report')
+    .description(REPORT_DESCRIPTION)
+    .option('-c, --config <file>', 'configuration file, for ledger.dir')
+    .option('--ledger-dir <dir>', 'ledger directory (config ledger.dir)')
+    .option(
+      '--from <time>',
+      'first request end time, inclusive: RFC 3339, a date (UTC midnight), now, or a duration ago (30m, 24h, 7d, 2w); default: the start',
+    )
+    .option('--to <time>', 'end of the window, exclusive, in the same forms; default: the end')
+    .option('--model <model>', 'only requests of this model')
+    .option('--engine <engine>', 'only requests of this engine id')
+    .option(
+      '-k, --key <key...>',
+      'verify the batches with this trusted public key (any form, or a file holding one)',
+    )
+    .option('--trusted-keys <file>', 'verify the batches with a trusted-keys JSON document')
+    .option('--json', 'print the report as JSON (docs/REPORT.md, reportVersion 1)')
+    .option('--progress', 'show progress on stderr (default: when stderr is a terminal)')
+    .option('--no-progress', 'never show progress')
+    .action(async (options: ReportCommandOptions) => {
+      const { config } = await loadConfig({
+        file: options.config,
+        env: process.env,
+        flags: options.ledgerDir ? { ledger: { dir: options.ledgerDir } } : {},
+      });
+      process.exitCode = await (await import('./report.js')).runReport(
+        {
+          ledgerDir: config.ledger.dir,
+          from: options.from,
+          to: options.to,
+          json: options.json,
+          keys: options.key,
+          trustedKeysFile: options.trustedKeys,
+          model: options.model,
+          engine: options.engine,
+          progress: options.progress,
+        },
         { stdout: process.stdout, stderr: process.stderr },
       );
     });

@@ -12,3 +12,9 @@ export const VERIFY_DESCRIPTION =
 
 export const KEYGEN_DESCRIPTION =
   'generate an Ed25519 signing key (private key 0600, public key beside it as <file>.pub) and print the public key in every form a verifier accepts';
+
+export const REPORT_DESCRIPTION =
+  'per-model energy of the request records that ended in a window [--from, --to): J per request, per input ' +
+  'and per output token with p50/p90/p99, CO2e and water where factors are known, totals and a comparison ' +
+  'per output token; each accounting boundary named, never mixed; verified with --key/--trusted-keys, else ' +
+  'marked not verified (exit 0 written, 1 verification failed or ledger damaged, 2 usage)';

@@ -1,0 +1,160 @@
+export { REPORT_DESCRIPTION } from './descriptions.js';
+
+import { readFile } from 'node:fs/promises';
+import { createNodeEd25519Verify } from '../attest/ed25519-node.js';
+import { systemClock } from '../clock.js';
+import { BaseError, CliError, describeError } from '../errors.js';
+import { KeyError, parseTrustedKeys, trustedKeyFromText } from '../keys/trusted-keys.js';
+import type { ReadProgress } from '../ledger/reader.js';
+import { buildReport } from '../report/build-report.js';
+import { ReportError } from '../report/errors.js';
+import { renderReportText } from '../report/render-text.js';
+import { parseTimeWindow } from '../report/time-window.js';
+import type { VerifierKey } from '../verify/keyring.js';
+
+/** Options of `wattledger report`. */
+export interface ReportCliOptions {
+  readonly ledgerDir: string;
+  /** RFC 3339, a date, `now`, or a duration before now (`24h`); absent: the ledger's start. */
+  readonly from?: string | undefined;
+  /** As `from`; absent: the ledger's end. */
+  readonly to?: string | undefined;
+  readonly json?: boolean | undefined;
+  /** Trusted public keys (any form, or a file holding one): verify the batches. */
+  readonly keys?: readonly string[] | undefined;
+  readonly trustedKeysFile?: string | undefined;
+  readonly model?: string | undefined;
+  readonly engine?: string | undefined;
+  /** Progress on stderr; default: when stderr is a TTY. */
+  readonly progress?: boolean | undefined;
+  /** Wall time that relative bounds count back from (tests); default: now. */
+  readonly nowUnixNanos?: bigint | undefined;
+}
+
+/** Where `report` writes: the report to stdout, progress and errors to stderr. */
+export interface ReportIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+const EXIT_OK = 0;
+const EXIT_FAILED = 1;
+const EXIT_USAGE = 2;
+const PROGRESS_INTERVAL_MS = 500;
+const KEY_HINT =
+  'pass --key <public key or .pub file> or --trusted-keys <file>; `wattledger keygen` prints the public key in every form';
+
+/**
+ * `wattledger report`: per-model energy statistics of the request records that ended in the
+ * window. Returns 0 when the report was written (an empty window included: it says so), 1 when
+ * keys were given and the ledger did not verify (the report is still written, marked failed) or
+ * the ledger is damaged beyond reading, 2 for usage errors (a bad time, from not before to, a
+ * missing ledger directory, a bad key).
+ */
+export async function runReport(options: ReportCliOptions, io: ReportIo): Promise<number> {
+  const progress = progressReporter(options.progress ?? io.stderr.isTTY === true, io.stderr);
+  try {
+    const now = options.nowUnixNanos ?? systemClock.wallUnixNanos();
+    const window = parseTimeWindow(options.from, options.to, now);
+    const keys = await loadKeys(options);
+    const report = await buildReport({
+      ledgerDir: options.ledgerDir,
+      window,
+      model: options.model,
+      engineId: options.engine,
+      keys,
+      verify: createNodeEd25519Verify(),
+      onProgress: (p) => progress.update(p),
+    }).finally(() => progress.finish());
+    io.stdout.write(
+      options.json === true
+        ? `${JSON.stringify(report, null, 2)}\n`
+        : renderReportText(report, options.ledgerDir),
+    );
+    return report.verification.status === 'failed' ? EXIT_FAILED : EXIT_OK;
+  } catch (error) {
+    if (!(error instanceof BaseError)) throw error;
+    const hint = (error as { hint?: unknown }).hint;
+    io.stderr.write(
+      `wattledger: ${describeError(error)}\n${typeof hint === 'string' ? `hint: ${hint}\n` : ''}`,
+    );
+    return error instanceof ReportError && error.code === 'REPORT_LEDGER_DAMAGED' ? EXIT_FAILED : EXIT_USAGE;
+  }
+}
+
+/** Bare keys first, trusted-keys entries last (the verifier keeps the last entry per key). */
+async function loadKeys(options: ReportCliOptions): Promise<VerifierKey[]> {
+  const keys: VerifierKey[] = [];
+  for (const [index, argument] of (options.keys ?? []).entries())
+    keys.push(await keyFromArgument(argument, index));
+  if (options.trustedKeysFile !== undefined) {
+    const path = options.trustedKeysFile;
+    const text = await readFile(path, 'utf8').catch((error: unknown) => {
+      throw new CliError(
+        'CLI_IO',
+        `cannot read trusted-keys file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+        {
+          hint: 'check the path',
+        },
+      );
+    });
+    try {
+      keys.push(...parseTrustedKeys(text));
+    } catch (error) {
+      throw keyUsage(error, `trusted-keys file ${path}`);
+    }
+  }
+  return keys;
+}
+
+/** Key text, else a file holding one; never echoed (a pasted private key must not reach a log). */
+async function keyFromArgument(argument: string, index: number): Promise<VerifierKey> {
+  let reason: string;
+  try {
+    return trustedKeyFromText(argument);
+  } catch (error) {
+    if (!(error instanceof KeyError)) throw error;
+    reason = error.message;
+  }
+  const text = await readFile(argument, 'utf8').catch(() => null);
+  if (text === null)
+    throw new CliError(
+      'CLI_USAGE',
+      `key #${index + 1} is neither a public key nor a readable file: ${reason}`,
+      {
+        hint: KEY_HINT,
+      },
+    );
+  try {
+    return trustedKeyFromText(text);
+  } catch (error) {
+    throw keyUsage(error, `key file ${argument}`);
+  }
+}
+
+function keyUsage(error: unknown, where: string): unknown {
+  if (!(error instanceof KeyError)) return error;
+  return new CliError('CLI_USAGE', `${where}: ${error.message}`, { hint: error.hint ?? KEY_HINT });
+}
+
+/** Throttled progress on stderr: rewritten in place on a TTY, one line per update otherwise. */
+function progressReporter(enabled: boolean, stderr: ReportIo['stderr']) {
+  if (!enabled) return { update: (_p: ReadProgress) => {}, finish: () => {} };
+  const tty = stderr.isTTY === true;
+  let last = Number.NEGATIVE_INFINITY;
+  let state: ReadProgress = { bytesRead: 0, totalBytes: 0 };
+  const text = (): string => {
+    const percent = state.totalBytes === 0 ? 100 : Math.floor((state.bytesRead * 100) / state.totalBytes);
+    return `reading the ledger: ${percent}% of ${(state.totalBytes / 2 ** 20).toFixed(1)} MiB`;
+  };
+  return {
+    update(p: ReadProgress) {
+      state = p;
+      const now = Date.now();
+      if (now - last < PROGRESS_INTERVAL_MS) return;
+      last = now;
+      stderr.write(tty ? `\r${text()}\x1b[K` : `${text()}\n`);
+    },
+    finish: () => void stderr.write(tty ? '\r\x1b[K' : `${text()}\n`),
+  };
+}
