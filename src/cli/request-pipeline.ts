@@ -13,8 +13,12 @@ import type { Batcher } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
 import type { MeterTick } from '../meter/types.js';
 import type { DeviceInfo } from '../probes/types.js';
+import { type InlineEnergy, inlineEnergyOf } from '../proxy/inline-energy.js';
 import { createMeasuringProxy, type MeasuringProxy } from '../proxy/proxy.js';
-import type { EngineSpec } from '../requests/types.js';
+import { RecordWaiters } from '../proxy/record-waiter.js';
+import type { EngineSpec, RequestEvent, RequestEventSink } from '../requests/types.js';
+import { SpanJoinIndex } from '../spans/join.js';
+import type { SpanServer } from '../spans/server.js';
 import { NANOS_PER_MILLI } from '../units.js';
 
 /** How long a stop waits for in-flight proxied requests before closing anyway. */
@@ -88,6 +92,8 @@ export function buildRequestPipeline(options: {
       .filter((d) => d.hwType === 'gpu')
       .map((d) => [d.id, config.attribution.idlePowerMilliWatts] as const),
   );
+  // proxy.inlineEnergy: the proxy waits here for the records of the requests it answers.
+  const inline = config.proxy.enabled && config.proxy.inlineEnergy ? new RecordWaiters<InlineEnergy>() : null;
   const attributor = new Attributor({
     engines,
     hostDeviceIds,
@@ -96,6 +102,8 @@ export function buildRequestPipeline(options: {
     prefillWeight: config.attribution.prefillWeight,
     decodeWeight: config.attribution.decodeWeight,
     maxDelayNanos: BigInt(config.attribution.maxDelayMs) * NANOS_PER_MILLI,
+    // Span intake: intervals wait spans.lagMs for spans, which arrive after their request ended.
+    minDelayNanos: spanLagNanos(config),
     onAllocation: (allocation) => batcher()?.addAllocation(allocation),
     // Both boundaries: active, and comprehensive (active + idle share + host, × PUE).
     onRecord: (record) => {
@@ -106,10 +114,18 @@ export function buildRequestPipeline(options: {
       };
       batcher()?.addRecord(withImpact);
       options.onRecord?.()?.(withImpact);
+      inline?.deliver(record.requestId, () => inlineEnergyOf(withImpact, options.factors));
     },
   });
-  const proxy = config.proxy.enabled ? buildProxy(config, clock, logger, engines, attributor) : null;
+  const spanJoin = config.spans.enabled ? new SpanJoinIndex() : null;
+  // Every request event passes here, so that span intake can join spans to these requests.
+  const onEvent: RequestEventSink = (event: RequestEvent) => {
+    spanJoin?.observe(event);
+    attributor.onEvent(event);
+  };
+  const proxy = config.proxy.enabled ? buildProxy(config, clock, logger, engines, onEvent, inline) : null;
   let events: EventApiServer | null = null;
+  let spans: SpanServer | null = null;
   return {
     attributor,
     engines,
@@ -118,15 +134,9 @@ export function buildRequestPipeline(options: {
     onTick: (tick) => attributor.onTick(tick),
     start: async () => {
       if (config.events.enabled) {
-        events = await startEventApi(
-          config,
-          clock,
-          logger,
-          engines,
-          attributor,
-          options.credentialsDirectory,
-        );
+        events = await startEventApi(config, clock, logger, engines, onEvent, options.credentialsDirectory);
       }
+      if (spanJoin !== null) spans = await startSpans(config, clock, logger, engines, attributor, spanJoin);
       if (!proxy) return;
       const { host, port } = parseListenAddress(config.proxy.listen);
       proxy.server.listen(port, host);
@@ -142,6 +152,7 @@ export function buildRequestPipeline(options: {
     },
     stopIntake: async () => {
       await events?.close();
+      await spans?.close();
       if (proxy)
         await Promise.race([
           proxy.close(),
@@ -157,7 +168,8 @@ function buildProxy(
   clock: Clock,
   logger: Logger,
   engines: readonly EngineSpec[],
-  attributor: Attributor,
+  onEvent: RequestEventSink,
+  inline: RecordWaiters<InlineEnergy> | null,
 ): MeasuringProxy {
   const upstreams = config.proxy.upstreams;
   if (upstreams.length === 0) {
@@ -188,12 +200,17 @@ function buildProxy(
   return createMeasuringProxy({
     upstreams: upstreams.map((u) => ({ name: u.name, url: u.url, engineId: u.engine, models: u.models })),
     defaultUpstream: upstreams[0]?.name as string,
-    sink: (event) => {
-      attributor.onEvent(event);
-    },
+    sink: onEvent,
     clock,
     maxBodyBytes: config.proxy.maxBodyBytes,
     upstreamTimeoutMs: config.proxy.upstreamTimeoutMs,
+    inlineEnergy:
+      inline === null
+        ? undefined
+        : {
+            maxWaitMs: config.proxy.inlineEnergyMaxWaitMs,
+            waitFor: (requestId, maxWaitMs) => inline.wait(requestId, maxWaitMs),
+          },
     onMeasurementError: (error) =>
       logger.warn(
         { code: 'PROXY_MEASUREMENT_ERROR', err: String(error) },
@@ -207,15 +224,13 @@ async function startEventApi(
   clock: Clock,
   logger: Logger,
   engines: readonly EngineSpec[],
-  attributor: Attributor,
+  onEvent: RequestEventSink,
   credentialsDirectory: string | undefined,
 ): Promise<EventApiServer> {
   const { createEventApiServer, loadEventTokens } = await import('../events/index.js');
   const tokens = await loadEventTokens({ path: config.events.tokenFile, credentialsDirectory });
   const server = await createEventApiServer({
-    sink: (event) => {
-      attributor.onEvent(event);
-    },
+    sink: onEvent,
     clock,
     tokens,
     engines: engines.map((e) => e.engineId),
@@ -227,4 +242,30 @@ async function startEventApi(
   });
   logger.info({ code: 'EVENTS_LISTENING', url: server.url }, `request event API on ${server.url}`);
   return server;
+}
+
+/** Attribution's minimum delay: `spans.lagMs` while span intake is on, else none. */
+function spanLagNanos(config: Config): bigint {
+  if (!config.spans.enabled) return 0n;
+  if (config.spans.lagMs > config.attribution.maxDelayMs)
+    throw new ConfigError('CONFIG_INVALID', 'spans.lagMs must not exceed attribution.maxDelayMs', [
+      {
+        path: 'spans.lagMs',
+        expected: `at most attribution.maxDelayMs (${config.attribution.maxDelayMs})`,
+        found: String(config.spans.lagMs),
+      },
+    ]);
+  return BigInt(config.spans.lagMs) * NANOS_PER_MILLI;
+}
+
+async function startSpans(
+  config: Config,
+  clock: Clock,
+  logger: Logger,
+  engines: readonly EngineSpec[],
+  attributor: Attributor,
+  join: SpanJoinIndex,
+): Promise<SpanServer> {
+  const { startSpanIntake } = await import('../spans/wiring.js');
+  return startSpanIntake({ config, clock, logger, engines, attributor, join });
 }

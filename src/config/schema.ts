@@ -136,6 +136,10 @@ const proxySchema = z.object({
     .default(16 * 1024 * 1024),
   /** Upstream silence after which a request fails (504, or a cut stream). */
   upstreamTimeoutMs: z.number().int().min(100).max(3_600_000).default(600_000),
+  /** Put each request's energy into its response: a last SSE event, or a `wattledger` JSON member. */
+  inlineEnergy: z.boolean().default(false),
+  /** Longest wait after the upstream's end for the record; then `status: "pending"` is sent. */
+  inlineEnergyMaxWaitMs: z.number().int().min(1).max(60_000).default(1000),
 });
 
 /** An operator-supplied market-based factor (GHG Protocol Scope 2): never derived, never defaulted. */
@@ -144,10 +148,6 @@ const marketFactorSchema = z.object({
   gridIntensityMilligramsPerKilowattHour: z.number().int().min(0).max(5_000_000),
   /** What backs it: "PPA", "REC", "GO", "supplier mix", "residual mix". */
   instrument: z.string().min(1).max(200),
-  /** Put each request's energy into its response: a last SSE event, or a `wattledger` JSON member. */
-  inlineEnergy: z.boolean().default(false),
-  /** Longest wait after the upstream's end for the record; then `status: "pending"` is sent. */
-  inlineEnergyMaxWaitMs: z.number().int().min(1).max(60_000).default(1000),
   /** Where the figure comes from (contract, certificate, supplier disclosure). */
   note: z.string().min(1).max(1000),
 });
@@ -289,6 +289,33 @@ const eventsSchema = z.object({
   openTimeoutMs: z.number().int().min(1000).max(86_400_000).default(3_600_000),
 });
 
+/** OTLP/HTTP span intake (docs/SPANS.md): inference servers' own request spans, as requests. */
+const spansSchema = z.object({
+  /** Serve `POST /v1/traces` for vLLM, SGLang and TGI span exports. */
+  enabled: z.boolean().default(false),
+  /** Loopback by default, and not 4318, so that a local OpenTelemetry Collector keeps its port. */
+  listen: z
+    .string()
+    .min(1)
+    .refine(isListenAddress, 'host:port with a port from 0 to 65535, e.g. 127.0.0.1:4319 or [::1]:4319')
+    .default('127.0.0.1:4319'),
+  /** Bearer tokens (same file format as `events.tokenFile`); null: no token (loopback only). */
+  tokenFile: z.string().min(1).nullable().default(null),
+  /** Largest export body, compressed and after decompression alike. */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(4_194_304),
+  /** Most spans in one export; a larger export is refused whole (400). */
+  maxSpansPerExport: z.number().int().min(1).max(100_000).default(10_000),
+  /** How long every interval waits for late spans before it is split (at most attribution.maxDelayMs). */
+  lagMs: z.number().int().min(0).max(3_600_000).default(15_000),
+  /** `service.name` → engine id, for spans whose model names no engine. */
+  engineByService: z.record(z.string().min(1), z.string().min(1)).default({}),
+});
+
 const logSchema = z.object({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -303,6 +330,7 @@ export const configSchema = z.object({
   attribution: attributionSchema.prefault({}),
   proxy: proxySchema.prefault({}),
   events: eventsSchema.prefault({}),
+  spans: spansSchema.prefault({}),
   otlp: otlpSchema.prefault({}),
   prometheus: prometheusSchema.prefault({}),
   factors: factorsSchema.prefault({}),

@@ -1,0 +1,264 @@
+import type { TrackedRequest } from '../attribution/types.js';
+import type { Clock } from '../clock.js';
+import { EVENT_ID_PATTERN } from '../events/schemas.js';
+import { FUTURE_TOLERANCE_NANOS, MAX_EVENT_AGE_NANOS } from '../events/time.js';
+import type { RequestEvent, RequestEventSink } from '../requests/types.js';
+import type { MonoNanos } from '../units.js';
+import type { SpanJoinIndex } from './join.js';
+import { type EngineResolver, mapSpan, type SpanRequest } from './map.js';
+import type { OtlpSpan } from './model.js';
+
+/**
+ * Applies decoded spans: each gen_ai server span becomes a request (start, first token, decode
+ * progress, end) delivered to the same sink as the event API's, unless it joins a request
+ * reported another way. See docs/SPANS.md for the rules; in short:
+ *
+ * - **New** (no join): start at arrival + queue time, a progress event at the first token and
+ *   evenly spaced progress events up to the output count over the decode window, end with the
+ *   usage. Source `otlp`, id = `gen_ai.request.id` (or `otlp-<trace>-<span>`).
+ * - **Joined, request open**: when it has no progress yet, the span's first token and decode
+ *   progress are added to it (the proxy's end brings usage later); counted `enriched`.
+ * - **Joined, request ended but not recorded / already recorded / ambiguous trace**: nothing
+ *   changes (the attributor takes no new timings after an end); counted, never a second request.
+ */
+
+/** Most progress events placed over a decode window (plus the first token). */
+export const DECODE_POINTS = 16;
+/** Spans remembered by trace and span id, so that a re-sent export changes nothing. */
+const SEEN_CAPACITY = 100_000;
+const REQUEST_ID = new RegExp(EVENT_ID_PATTERN);
+
+/** Counters since start. */
+export interface SpanIntakeStats {
+  /** Spans received in decodable exports. */
+  spans: number;
+  /** Not gen_ai server spans (and not TGI handler spans). */
+  ignored: number;
+  /** gen_ai spans that could not be used (reported in `partial_success`). */
+  rejected: number;
+  /** Re-sent spans (same trace and span id) and second spans of one request id. */
+  duplicate: number;
+  /** New requests made from spans. */
+  requests: number;
+  /** Joined to an open request and gave it first-token and decode timings. */
+  joinedEnriched: number;
+  /** Joined to an open request that already had timings (or they did not fit): unchanged. */
+  joinedOpen: number;
+  /** Joined to a request that ended and awaits its record: unchanged. */
+  joinedAfterEnd: number;
+  /** Joined to a request already recorded (or forgotten by the tracker): unchanged. */
+  joinedAfterRecord: number;
+  /** Their trace holds several requests reported another way: counted there, unchanged. */
+  joinedTrace: number;
+}
+
+/** The result of one export. */
+export interface ExportResult {
+  readonly rejected: number;
+  /** Why, for `partial_success.error_message` (empty when nothing was rejected). */
+  readonly message: string;
+}
+
+/** What {@link SpanIntake} works with. */
+export interface SpanIntakeOptions {
+  /** The attributor's `onEvent` (the same sink as the event API's). */
+  readonly sink: RequestEventSink;
+  /** The attributor's tracker, to see whether a joined request is open, ended or gone. */
+  readonly tracker: { get(requestId: string): TrackedRequest | undefined };
+  readonly clock: Clock;
+  readonly resolveEngine: EngineResolver;
+  readonly join: SpanJoinIndex;
+}
+
+/** See the module comment. Synchronous, never throws on span content. */
+export class SpanIntake {
+  private readonly counts: SpanIntakeStats = {
+    spans: 0,
+    ignored: 0,
+    rejected: 0,
+    duplicate: 0,
+    requests: 0,
+    joinedEnriched: 0,
+    joinedOpen: 0,
+    joinedAfterEnd: 0,
+    joinedAfterRecord: 0,
+    joinedTrace: 0,
+  };
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly o: SpanIntakeOptions) {}
+
+  stats(): Readonly<SpanIntakeStats> {
+    return { ...this.counts };
+  }
+
+  /** Applies the spans of one export, in order. */
+  apply(spans: readonly OtlpSpan[]): ExportResult {
+    // One anchor for the whole export, as the event API converts one event: mono = m − (w − t).
+    const anchor = { mono: this.o.clock.monoNanos(), wall: this.o.clock.wallUnixNanos() };
+    const problems: string[] = [];
+    for (const span of spans) {
+      this.counts.spans += 1;
+      const problem = this.applyOne(span, anchor);
+      if (problem !== null) {
+        this.counts.rejected += 1;
+        problems.push(`span ${span.spanId || '(no id)'}: ${problem}`);
+      }
+    }
+    if (problems.length === 0) return { rejected: 0, message: '' };
+    const shown = problems.slice(0, 3).join('; ');
+    const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
+    return { rejected: problems.length, message: `${problems.length} span(s) not used: ${shown}${more}` };
+  }
+
+  /** `null` when used, ignored or a duplicate; else why it was rejected. */
+  private applyOne(span: OtlpSpan, anchor: Anchor): string | null {
+    const key = span.traceId !== '' && span.spanId !== '' ? `${span.traceId}:${span.spanId}` : null;
+    const mapped = mapSpan(span, this.o.resolveEngine);
+    if (mapped.kind === 'ignored') {
+      this.counts.ignored += 1;
+      return null;
+    }
+    if (mapped.kind === 'rejected') return mapped.reason;
+    if (key !== null && this.seen.has(key)) {
+      this.counts.duplicate += 1;
+      return null;
+    }
+    const request = mapped.request;
+    const window = windowProblem(request, anchor.wall);
+    if (window !== null) return window;
+    const match = this.o.join.lookup(request.serverRequestId, request.traceId);
+    if (match.kind === 'duplicate') this.counts.duplicate += 1;
+    else if (match.kind === 'trace') this.counts.joinedTrace += 1;
+    else if (match.kind === 'request') this.joinExisting(match.requestId, request, anchor);
+    else this.create(request, anchor);
+    if (key !== null) this.markSeen(key);
+    return null;
+  }
+
+  private create(request: SpanRequest, anchor: Anchor): void {
+    const requestId = recordId(request);
+    if (this.o.tracker.get(requestId) !== undefined) {
+      // Tracked but not in the join index (forgotten there): never a second request.
+      this.counts.joinedOpen += 1;
+      return;
+    }
+    const mono = (t: bigint) => toMono(anchor, t);
+    const start = request.scheduledUnixNanos;
+    const events: RequestEvent[] = [
+      {
+        type: 'start',
+        requestId,
+        source: 'otlp',
+        engineId: request.engineId,
+        ...(request.model === null ? {} : { model: request.model }),
+        ...(request.operation === null ? {} : { operation: request.operation }),
+        ...(request.traceId === '' ? {} : { traceId: request.traceId }),
+        monoNanos: mono(start),
+        unixNanos: clampWall(anchor, start),
+      },
+      ...progressEvents(requestId, request, mono),
+      {
+        type: 'end',
+        requestId,
+        monoNanos: mono(request.endUnixNanos),
+        unixNanos: clampWall(anchor, request.endUnixNanos),
+        outcome: request.outcome,
+        ...(request.usage === null ? {} : { usage: request.usage }),
+      },
+    ];
+    for (const event of events) this.o.sink(event);
+    this.o.join.remember(requestId, 'otlp', request.traceId === '' ? null : request.traceId);
+    this.counts.requests += 1;
+  }
+
+  private joinExisting(requestId: string, request: SpanRequest, anchor: Anchor): void {
+    const tracked = this.o.tracker.get(requestId);
+    if (tracked === undefined) {
+      this.counts.joinedAfterRecord += 1;
+      return;
+    }
+    if (tracked.endMonoNanos !== null) {
+      this.counts.joinedAfterEnd += 1;
+      return;
+    }
+    const mono = (t: bigint) => toMono(anchor, t);
+    const events = progressEvents(requestId, request, mono);
+    const first = events[0];
+    if (tracked.timeline.length > 0 || first === undefined || first.monoNanos < tracked.startMonoNanos) {
+      this.counts.joinedOpen += 1;
+      return;
+    }
+    for (const event of events) this.o.sink(event);
+    const after = this.o.tracker.get(requestId);
+    if (after?.firstTokenMonoNanos === first.monoNanos) this.counts.joinedEnriched += 1;
+    else this.counts.joinedOpen += 1;
+  }
+
+  private markSeen(key: string): void {
+    this.seen.add(key);
+    if (this.seen.size > SEEN_CAPACITY) this.seen.delete(this.seen.values().next().value as string);
+  }
+}
+
+interface Anchor {
+  readonly mono: MonoNanos;
+  readonly wall: bigint;
+}
+
+/** The event API's conversion: `mono = m − (w − t)`, a time ahead of now taken as now. */
+function toMono(anchor: Anchor, unixNanos: bigint): MonoNanos {
+  return anchor.mono - (anchor.wall - clampWall(anchor, unixNanos));
+}
+
+function clampWall(anchor: Anchor, unixNanos: bigint): bigint {
+  return unixNanos > anchor.wall ? anchor.wall : unixNanos;
+}
+
+/** The event API's window: the end at most 1 s ahead and at most 10 minutes old. */
+function windowProblem(request: SpanRequest, wall: bigint): string | null {
+  if (request.endUnixNanos > wall + FUTURE_TOLERANCE_NANOS)
+    return 'ends in the future (more than 1 s ahead of the daemon clock)';
+  if (request.endUnixNanos < wall - MAX_EVENT_AGE_NANOS)
+    return 'ended more than 10 minutes ago; too late to attribute';
+  return null;
+}
+
+/** `gen_ai.request.id` when it is a valid record id, else `otlp-<trace id>-<span id>`. */
+function recordId(request: SpanRequest): string {
+  const id = request.serverRequestId;
+  if (id !== null && REQUEST_ID.test(id)) return id;
+  return `otlp-${request.traceId || '0'.repeat(32)}-${request.spanId || '0'.repeat(16)}`;
+}
+
+/**
+ * The first token (1 token at the first-token time), then up to {@link DECODE_POINTS} evenly spaced
+ * cumulative counts reaching the output count at the end: the attributor places decode tokens at
+ * progress events, so this spreads them over the decode window. None without a first-token time or
+ * an output count above 0. Counts are the server's own, so not estimated.
+ */
+function progressEvents(
+  requestId: string,
+  request: SpanRequest,
+  mono: (t: bigint) => MonoNanos,
+): Extract<RequestEvent, { type: 'progress' }>[] {
+  const first = request.firstTokenUnixNanos;
+  const total = request.usage?.outputTokens ?? 0;
+  if (first === null || total < 1) return [];
+  const from = mono(first);
+  const to = mono(request.endUnixNanos);
+  const events = [
+    { type: 'progress' as const, requestId, monoNanos: from, outputTokens: 1, estimated: false },
+  ];
+  const steps = Math.min(total - 1, DECODE_POINTS);
+  for (let k = 1; k <= steps; k += 1) {
+    events.push({
+      type: 'progress',
+      requestId,
+      monoNanos: from + ((to - from) * BigInt(k)) / BigInt(steps),
+      outputTokens: 1 + Math.floor(((total - 1) * k) / steps),
+      estimated: false,
+    });
+  }
+  return events;
+}
