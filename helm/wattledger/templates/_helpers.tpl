@@ -91,6 +91,14 @@ volume mounts and ports. Unknown (coming-soon) keys only produce a warning in th
 {{- end }}
 {{- $_ = set $cfg "api" $api }}
 {{- end }}
+{{- if .Values.prometheus.enabled }}
+{{- $prometheus := default (dict) (get $cfg "prometheus") }}
+{{- $_ = set $prometheus "enabled" true }}
+{{- if not (hasKey $prometheus "listen") }}
+{{- $_ = set $prometheus "listen" (printf "0.0.0.0:%d" (int .Values.prometheus.port)) }}
+{{- end }}
+{{- $_ = set $cfg "prometheus" $prometheus }}
+{{- end }}
 {{- toYaml $cfg }}
 {{- end }}
 
