@@ -1,7 +1,9 @@
 import { VERSION } from '../version.js';
+import { REPORT_SCHEMAS } from './openapi-report-schemas.js';
 import { SCHEMAS } from './openapi-schemas.js';
 import { REQUEST_ID_PATTERN } from './params.js';
 import { DEFAULT_PAGE_SIZE } from './routes-ledger.js';
+import { MAX_FILTER_LENGTH } from './routes-stats.js';
 
 /**
  * The OpenAPI 3.1 document served at `/openapi.json`. It lists exactly the routes the server
@@ -175,6 +177,29 @@ function infoPaths(): Record<string, unknown> {
   };
 }
 
+function statsPaths(): Record<string, unknown> {
+  const time = {
+    type: 'string',
+    description:
+      'RFC 3339 (Z or offset), a date (midnight UTC), `now`, or a duration before now: 30m, 24h, 7d, 2w',
+  };
+  const name = { type: 'string', description: `1 to ${MAX_FILTER_LENGTH} characters` };
+  return {
+    '/v1/stats/models': get(
+      'getModelStats',
+      'Per-model energy per request and per token, with totals, over the request records that ended in [from, to) (not verified by the server; see docs/REPORT.md)',
+      [
+        param('from', 'query', time, 'first end time, inclusive (default: the start of the ledger)', false),
+        param('to', 'query', time, 'end of the window, exclusive (default: the end of the ledger)', false),
+        param('model', 'query', name, 'only requests of this model', false),
+        param('engine', 'query', name, 'only requests of this engine id', false),
+      ],
+      { 200: { description: 'the report', content: json('Report') } },
+      [503],
+    ),
+  };
+}
+
 /** The document for a server whose `/v1/batches` limit is capped at `maxPageSize`. */
 export function openApiDocument(options: { maxPageSize: number }): Record<string, unknown> {
   return {
@@ -185,7 +210,7 @@ export function openApiDocument(options: { maxPageSize: number }): Record<string
       description:
         'Read-only access to signed energy batches, checkpoints, proofs and receipts. See docs/API.md.',
     },
-    paths: { ...infoPaths(), ...ledgerPaths(options.maxPageSize) },
-    components: { schemas: SCHEMAS },
+    paths: { ...infoPaths(), ...ledgerPaths(options.maxPageSize), ...statsPaths() },
+    components: { schemas: { ...SCHEMAS, ...REPORT_SCHEMAS } },
   };
 }

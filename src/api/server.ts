@@ -9,6 +9,7 @@ import { openApiDocument } from './openapi.js';
 import { MAX_REQUEST_ID_LENGTH } from './params.js';
 import { type ApiHealth, registerInfoRoutes } from './routes-info.js';
 import { registerLedgerRoutes } from './routes-ledger.js';
+import { registerStatsRoutes } from './routes-stats.js';
 
 /** Options of {@link createApiServer}. */
 export interface ApiServerOptions {
@@ -23,7 +24,7 @@ export interface ApiServerOptions {
   readonly listen: { readonly host: string; readonly port: number };
   /** Largest `limit` of `/v1/batches` (config `api.maxPageSize`, default 1000). */
   readonly maxPageSize?: number;
-  /** Receipt and record lookups scan the ledger; at most this many run at once (default 2). */
+  /** Receipt, record and stats requests scan the ledger; at most this many run at once (default 2). */
   readonly maxConcurrentScans?: number;
   readonly logger?: Logger;
 }
@@ -68,14 +69,17 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   installHandlers(app, options.logger);
   const { index, ledgerDir } = options;
   registerLedgerRoutes(app, { index, ledgerDir, maxPageSize });
+  // Receipts, records and stats each read the ledger from the start: one limit for all of them.
+  const scans = new ScanLimiter(options.maxConcurrentScans ?? 2);
   registerInfoRoutes(app, {
     index,
     ledgerDir,
     keys: options.keys,
     health: options.health,
-    scans: new ScanLimiter(options.maxConcurrentScans ?? 2),
+    scans,
     openapi: openApiDocument({ maxPageSize }),
   });
+  registerStatsRoutes(app, { ledgerDir, scans });
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const { port } = app.server.address() as AddressInfo;
   const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host;
