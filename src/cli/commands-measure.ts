@@ -14,6 +14,8 @@ interface RunOptions extends CommonOptions {
   readonly otlp?: boolean;
   /** `--prometheus` alone: true; with an address: that address. */
   readonly prometheus?: boolean | string;
+  /** `--spans` alone: true; with an address: that address. */
+  readonly spans?: boolean | string;
   readonly proxyListen?: string;
   readonly api?: boolean;
   readonly apiListen?: string;
@@ -54,6 +56,9 @@ function runFlags(options: RunOptions): Record<string, unknown> {
           },
         }
       : {}),
+    ...(options.spans !== undefined && options.spans !== false
+      ? { spans: { enabled: true, ...(typeof options.spans === 'string' ? { listen: options.spans } : {}) } }
+      : {}),
     ...(options.signingKey !== undefined ? { keys: { signingKeyPath: options.signingKey } } : {}),
   };
 }
@@ -86,6 +91,10 @@ export function registerMeasureCommands(program: Command, shutdownSignal: () => 
     .option(
       '--prometheus [host:port]',
       'serve the metrics for Prometheus to scrape at /metrics, on host:port if given (config prometheus.enabled, prometheus.listen)',
+    )
+    .option(
+      '--spans [host:port]',
+      'take OTLP/HTTP span exports from vLLM, SGLang and TGI at /v1/traces, on host:port if given (config spans.enabled, spans.listen)',
     )
     .option('--proxy', 'run the measuring proxy in front of the inference servers (config proxy.enabled)')
     .option('--proxy-listen <host:port>', 'where the proxy listens (config proxy.listen)')

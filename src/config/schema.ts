@@ -310,10 +310,16 @@ const spansSchema = z.object({
     .default(4_194_304),
   /** Most spans in one export; a larger export is refused whole (400). */
   maxSpansPerExport: z.number().int().min(1).max(100_000).default(10_000),
-  /** How long every interval waits for late spans before it is split (at most attribution.maxDelayMs). */
-  lagMs: z.number().int().min(0).max(3_600_000).default(15_000),
-  /** `service.name` → engine id, for spans whose model names no engine. */
-  engineByService: z.record(z.string().min(1), z.string().min(1)).default({}),
+  /**
+   * How long every interval waits for late spans before it is split (at most attribution.maxDelayMs):
+   * a span arrives its request's duration plus the exporter's delay after the request's first interval.
+   */
+  lagMs: z.number().int().min(0).max(3_600_000).default(30_000),
+  /** Servers by their `service.name` and the engine each runs on, for spans whose model names none. */
+  services: z
+    .array(z.object({ name: z.string().min(1), engine: z.string().min(1) }))
+    .refine((list) => new Set(list.map((s) => s.name)).size === list.length, 'service names must be unique')
+    .default([]),
 });
 
 const logSchema = z.object({

@@ -5,7 +5,7 @@ export interface EngineResolverOptions {
   readonly engines: readonly EngineSpec[];
   /** Proxy upstreams: their models map to their engine, exactly as the proxy routes them. */
   readonly upstreams?: readonly { readonly engine: string; readonly models: readonly string[] }[];
-  /** `spans.engineByService`: `service.name` → engine id. */
+  /** `spans.services` as a map: `service.name` → engine id. */
   readonly engineByService?: Readonly<Record<string, string>>;
 }
 
@@ -13,10 +13,10 @@ export interface EngineResolverOptions {
 export type EngineChoice = { readonly engineId: string } | { readonly problem: string };
 
 /**
- * Resolves, in order: the span's `service.name` in `spans.engineByService` (the only way to tell
+ * Resolves, in order: the span's `service.name` in `spans.services` (the only way to tell
  * apart two servers of one model); its model in an engine's `models`; its model in a proxy
  * upstream's `models`; the only engine when there is one. Otherwise no engine (the span is
- * rejected, with what to configure). Unknown engine ids in `engineByService` are refused at start.
+ * rejected, with what to configure). Unknown engine ids in `services` are refused at start.
  */
 export function createEngineResolver(
   options: EngineResolverOptions,
@@ -26,7 +26,7 @@ export function createEngineResolver(
   for (const [service, engineId] of byService)
     if (!known.has(engineId))
       throw new RangeError(
-        `spans.engineByService maps ${service} to unknown engine ${engineId} (known: ${[...known].join(', ')})`,
+        `spans.services maps ${service} to unknown engine ${engineId} (known: ${[...known].join(', ')})`,
       );
   const byModel = new Map<string, string>();
   for (const engine of options.engines)
@@ -42,7 +42,7 @@ export function createEngineResolver(
     if (fromModel !== undefined) return { engineId: fromModel };
     if (only !== undefined) return { engineId: only };
     return {
-      problem: `no engine for model ${model ?? '(none)'} of service ${service ?? '(none)'}; list the model in engines[].models or the service in spans.engineByService`,
+      problem: `no engine for model ${model ?? '(none)'} of service ${service ?? '(none)'}; list the model in engines[].models or the service in spans.services`,
     };
   };
 }

@@ -14,7 +14,7 @@ import { createSpanServer, type SpanServer } from './server.js';
 
 /**
  * Starts span intake as the daemon configures it (`spans.*`): tokens from `spans.tokenFile` (none
- * when unset, which only a loopback address allows), engines from `spans.engineByService`, the
+ * when unset, which only a loopback address allows), engines from `spans.services`, the
  * engines' models and the proxy upstreams' models. Logs `SPANS_LISTENING`. Throws
  * `CONFIG_INVALID` for a non-loopback address without tokens or an unknown engine id.
  */
@@ -39,14 +39,14 @@ export async function startSpanIntake(options: {
     resolveEngine = createEngineResolver({
       engines: options.engines,
       upstreams: config.proxy.enabled ? config.proxy.upstreams : [],
-      engineByService: config.spans.engineByService,
+      engineByService: Object.fromEntries(config.spans.services.map((s) => [s.name, s.engine])),
     });
   } catch (error) {
     throw new ConfigError('CONFIG_INVALID', (error as Error).message, [
       {
-        path: 'spans.engineByService',
+        path: 'spans.services',
         expected: `engine ids (${options.engines.map((e) => e.engineId).join(', ')})`,
-        found: JSON.stringify(config.spans.engineByService),
+        found: JSON.stringify(config.spans.services),
       },
     ]);
   }
