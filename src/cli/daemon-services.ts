@@ -41,11 +41,17 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
       { code: 'LEDGER_DISABLED' },
       'ledger.enabled is false: measurements are not signed or stored',
     );
+    // Metering only: the device metrics can still be exported (no requests, no ledger logs).
+    let exported: OtlpExport | null = null;
     return {
-      startBeforeMeter: async () => {},
+      startBeforeMeter: async () => {
+        if (config.otlp.enabled || config.prometheus.enabled) exported = await startOtlp(inputs, null);
+      },
       startAfterMeter: async () => {},
       stopIntake: async () => {},
-      stopAfterMeter: async () => {},
+      stopAfterMeter: async () => {
+        await exported?.stop();
+      },
     };
   }
   let ledger: OpenLedger | null = null;
@@ -94,12 +100,13 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
   };
 }
 
-async function startOtlp(inputs: ServiceInputs, ledger: OpenLedger): Promise<OtlpExport | null> {
+/** Starts OTLP and/or Prometheus export; without a ledger, the resource has no signed host id. */
+async function startOtlp(inputs: ServiceInputs, ledger: OpenLedger | null): Promise<OtlpExport | null> {
   const { startOtlpExport } = await import('../export/index.js');
   const exported = await startOtlpExport({
     config: inputs.config,
     meter: inputs.meter,
-    host: ledger.host,
+    ...(ledger ? { host: ledger.host } : {}),
     onEvent: (event) => inputs.logger.info({ code: 'OTLP_EVENT', event }, `otlp: ${event.kind}`),
   });
   if (exported?.prometheusUrl) {

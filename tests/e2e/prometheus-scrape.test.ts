@@ -267,3 +267,29 @@ describe.skipIf(skip !== undefined)('Prometheus scraping the daemon', () => {
     expect(result.stderr).toContain('hint: choose another address with --prometheus');
   });
 });
+
+describe.skipIf(cliSkipReason() !== undefined)('the Prometheus endpoint of a metering-only daemon', () => {
+  it('serves device energy with the ledger off, and stops cleanly', async () => {
+    const { dir, cleanup } = await makeTmpDir();
+    try {
+      const { daemon, done } = await startSimulatedDaemon(dir, [
+        '--no-ledger',
+        '--prometheus',
+        '127.0.0.1:0',
+      ]);
+      const log = await waitForStderr(daemon, (text) => text.includes('PROMETHEUS_LISTENING'));
+      const url = /"code":"PROMETHEUS_LISTENING","url":"([^"]+)"/.exec(log)?.[1] as string;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      const energy = await until('device energy above 0', async () => {
+        const text = await (await fetch(url)).text();
+        const lines = text.split('\n').filter((l) => l.startsWith('hw_energy_joules_total{'));
+        return lines.length === 2 && lines.every((l) => Number(l.split(' ').at(-1)) > 0) ? lines : undefined;
+      });
+      expect(energy[0]).toContain('hw_type="gpu"');
+      daemon.kill('SIGTERM');
+      expect((await done).code).toBe(0);
+    } finally {
+      await cleanup();
+    }
+  });
+});
