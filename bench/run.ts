@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { VERSION } from '../src/version.js';
 import { benchAccuracy } from './accuracy.js';
+import { benchExportCost } from './export-cost.js';
 import { benchLedgerCost } from './ledger-cost.js';
 import { type BenchResult, printTable, writeResults } from './lib/report.js';
 import { benchMeterCost } from './meter-cost.js';
@@ -18,6 +19,7 @@ const GROUPS: Readonly<
   ledger: benchLedgerCost,
   proxy: benchProxyCost,
   accuracy: benchAccuracy,
+  export: benchExportCost,
 };
 
 async function main(): Promise<void> {
