@@ -52,17 +52,15 @@ export function makeSpans(specs: readonly SpanSpec[]): ReadableSpan[] {
             spanId: spec.parentSpanId ?? 'b7ad6b7169203331',
             traceFlags: 1,
           });
-    const span = provider
-      .getTracer('vllm.llm_engine')
-      .startSpan(
-        spec.name ?? 'llm_request',
-        {
-          kind: spec.kind ?? SpanKind.SERVER,
-          startTime: hrTime(spec.startUnixNanos),
-          attributes: spec.attributes,
-        },
-        parent,
-      );
+    const span = provider.getTracer('vllm.llm_engine').startSpan(
+      spec.name ?? 'llm_request',
+      {
+        kind: spec.kind ?? SpanKind.SERVER,
+        startTime: hrTime(spec.startUnixNanos),
+        attributes: spec.attributes,
+      },
+      parent,
+    );
     if (spec.error) span.setStatus({ code: SpanStatusCode.ERROR, message: 'failed' });
     span.end(hrTime(spec.endUnixNanos));
     out.push(...exporter.getFinishedSpans());

@@ -1,0 +1,101 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import { makeTmpDir } from '../helpers/tmp-dir.js';
+import {
+  jsonBody,
+  makeSpans,
+  postSpans,
+  protobufBody,
+  vllmAttributes,
+} from '../integration/spans/spans-fixture.js';
+
+// vLLM-style spans exported to the daemon's span intake (OTLP/HTTP, protobuf + gzip and JSON)
+// become ledger records with source otlp; the ledger verifies (energy conserved exactly in every
+// batch) and a receipt for one of them verifies offline.
+const skip = cliSkipReason();
+const MS = 1_000_000n;
+
+describe.skipIf(skip !== undefined)('OTLP spans → attribution → ledger → receipt', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  it('records requests reported only by their spans', async () => {
+    const { dir, cleanup } = await makeTmpDir();
+    cleanups.push(cleanup);
+    const config = join(dir, 'config.yaml');
+    await writeFile(
+      config,
+      'spans:\n  enabled: true\n  listen: 127.0.0.1:0\n  lagMs: 5000\napi:\n  listen: 127.0.0.1:0\n',
+    );
+    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, ['--config', config]);
+    const log = await waitForStderr(daemon, (text) => text.includes('SPANS_LISTENING'));
+    const url = (/"code":"SPANS_LISTENING","url":"([^"]+)\/v1\/traces"/.exec(log)?.[1] ?? '') as string;
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    await sleep(1500);
+    const now = BigInt(Date.now()) * MS;
+    const span = (id: string, traceId: string) =>
+      makeSpans([
+        {
+          traceId,
+          startUnixNanos: now - 1200n * MS,
+          endUnixNanos: now - 200n * MS,
+          attributes: vllmAttributes({
+            id,
+            prompt: 800,
+            completion: 120,
+            queueS: 0.05,
+            ttftS: 0.25,
+            e2eS: 1,
+          }),
+        },
+      ]);
+    const proto = await postSpans(
+      url,
+      protobufBody(span('chatcmpl-e2e-1', '5b8efff798038103d269b633813fc60c')),
+      {
+        gzip: true,
+      },
+    );
+    expect(proto.status).toBe(200);
+    const json = await postSpans(url, jsonBody(span('chatcmpl-e2e-2', '6c9f0009a9149214e37ac744924fd71d')), {
+      type: 'application/json',
+    });
+    expect(json.status).toBe(200);
+    expect(await json.json()).toEqual({});
+    const malformed = await postSpans(url, '{"resourceSpans":', { type: 'application/json' });
+    expect(malformed.status).toBe(400);
+    await sleep(800);
+    daemon.kill('SIGTERM');
+    const result = await done;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+
+    expect((await runCli(['verify', ledger, '--key', `${key}.pub`])).code).toBe(0);
+    for (const [id, input, output] of [
+      ['chatcmpl-e2e-1', 800, 120],
+      ['chatcmpl-e2e-2', 800, 120],
+    ] as const) {
+      const receipt = join(dir, `${id}.json`);
+      const cut = await runCli(['receipt', id, '--ledger-dir', ledger, '--out', receipt]);
+      expect(cut.code, cut.stderr).toBe(0);
+      const checked = await runCli(['verify-receipt', receipt, '--key', `${key}.pub`, '--json']);
+      expect(checked.code, checked.stdout).toBe(0);
+      const report = JSON.parse(checked.stdout);
+      expect(report.record).toMatchObject({
+        requestId: id,
+        source: 'otlp',
+        engineId: 'default',
+        operation: 'chat',
+        inputTokens: input,
+        outputTokens: output,
+        durationNanos: String(950n * MS),
+        timeToFirstTokenNanos: String(200n * MS),
+      });
+      expect(BigInt(report.record.activeEnergyMicroJoules)).toBeGreaterThan(0n);
+    }
+  });
+});
