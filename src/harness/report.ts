@@ -2,7 +2,10 @@ import { sumBigints } from '../attribution/allocate.js';
 import type { IntervalAllocation, RequestEnergyRecord } from '../attribution/types.js';
 import type { MicroJoules, MonoNanos } from '../units.js';
 
-/** Σ records + idle + unattributed against what the meter measured, over a whole run. */
+/**
+ * Σ records + idle + unattributed against what the meter measured, over a whole run; and the idle
+ * part against the records' idle shares + the idle no request shared (the comprehensive boundary).
+ */
 export interface ConservationCheck {
   /** Σ interval energy the meter measured on the GPU. */
   readonly measuredMicroJoules: MicroJoules;
@@ -12,6 +15,13 @@ export interface ConservationCheck {
   readonly unattributedMicroJoules: MicroJoules;
   /** measured − (records + idle + unattributed); 0 when conserved. */
   readonly residualMicroJoules: MicroJoules;
+  /** Σ `idleShareMicroJoules` over the request records. */
+  readonly recordsIdleShareMicroJoules: MicroJoules;
+  /** Σ idle of the allocations that no request shared (intervals with no request in flight). */
+  readonly idleUnsharedMicroJoules: MicroJoules;
+  /** idle − (records' idle shares + unshared idle); 0 when conserved. */
+  readonly idleResidualMicroJoules: MicroJoules;
+  /** Both residuals are 0. */
   readonly exact: boolean;
 }
 
@@ -31,6 +41,7 @@ export class AttributionCollector {
   private measured = 0n;
   private idle = 0n;
   private unattributed = 0n;
+  private idleShared = 0n;
   private first: MonoNanos | null = null;
   private last: MonoNanos | null = null;
 
@@ -39,6 +50,7 @@ export class AttributionCollector {
     this.measured += allocation.energyMicroJoules;
     this.idle += allocation.idleMicroJoules;
     this.unattributed += allocation.unattributedMicroJoules;
+    this.idleShared += allocation.idleSharedMicroJoules;
     this.first ??= allocation.intervalStartMonoNanos;
     this.last = allocation.intervalEndMonoNanos;
   };
@@ -57,13 +69,19 @@ export class AttributionCollector {
   conservation(): ConservationCheck {
     const records = sumBigints(this.records.map((r) => BigInt(r.activeEnergyMicroJoules)));
     const residual = this.measured - (records + this.idle + this.unattributed);
+    const idleShares = sumBigints(this.records.map((r) => BigInt(r.idleShareMicroJoules)));
+    const idleUnshared = this.idle - this.idleShared;
+    const idleResidual = this.idle - (idleShares + idleUnshared);
     return {
       measuredMicroJoules: this.measured,
       recordsMicroJoules: records,
       idleMicroJoules: this.idle,
       unattributedMicroJoules: this.unattributed,
       residualMicroJoules: residual,
-      exact: residual === 0n,
+      recordsIdleShareMicroJoules: idleShares,
+      idleUnsharedMicroJoules: idleUnshared,
+      idleResidualMicroJoules: idleResidual,
+      exact: residual === 0n && idleResidual === 0n,
     };
   }
 }

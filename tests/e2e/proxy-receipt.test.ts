@@ -74,5 +74,16 @@ describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receip
       outcome: 'ok',
     });
     expect(BigInt(report.record.activeEnergyMicroJoules)).toBeGreaterThan(0n);
+    // Both boundaries are signed: comprehensive = active + idle share + host, × PUE.
+    const r = report.record;
+    expect(r.comprehensive).toMatchObject({
+      boundary: 'comprehensive',
+      activeEnergyMicroJoules: r.activeEnergyMicroJoules,
+      idleShareMicroJoules: r.idleShareMicroJoules,
+      hostEnergyMicroJoules: r.hostEnergyMicroJoules,
+    });
+    expect(BigInt(r.comprehensive.itEnergyMicroJoules)).toBe(
+      BigInt(r.activeEnergyMicroJoules) + BigInt(r.idleShareMicroJoules) + BigInt(r.hostEnergyMicroJoules),
+    );
   });
 });

@@ -5,6 +5,7 @@ import { base64FromBytes } from '../../src/attest/bytes.js';
 import { tweetnaclSigner } from '../../src/attest/ed25519.js';
 import { keyIdFromPublicKey } from '../../src/attest/key-id.js';
 import { Attributor } from '../../src/attribution/attributor.js';
+import type { IdleBaseline } from '../../src/attribution/types.js';
 import { rfc3339 } from '../../src/clock.js';
 import { Batcher } from '../../src/ledger/batcher.js';
 import { loadChainState } from '../../src/ledger/chain-state.js';
@@ -34,6 +35,8 @@ export interface FixtureAttribution {
   readonly flush?: boolean;
   /** Subscribe the attributor to the meter before the batcher, so allocations can arrive early. */
   readonly attributorFirst?: boolean;
+  /** Replaces the configured idle baseline (e.g. a `LearnedIdleBaseline`). */
+  readonly idleBaseline?: IdleBaseline;
 }
 
 /** A deterministic signing key for tests (seed bytes 1..32). */
@@ -149,6 +152,7 @@ function fixtureAttributor(meter: Meter, devices: readonly DeviceInfo[], options
     hostDeviceIds: [],
     idlePowerMilliWatts: new Map(devices.map((d) => [d.id, options.idlePowerMilliWatts])),
     ...(options.maxDelayNanos === undefined ? {} : { maxDelayNanos: options.maxDelayNanos }),
+    ...(options.idleBaseline === undefined ? {} : { idleBaseline: options.idleBaseline }),
     onAllocation: (allocation) => target?.addAllocation(allocation),
     onRecord: (record) => target?.addRecord(record),
   });

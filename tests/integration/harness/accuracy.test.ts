@@ -18,6 +18,11 @@ describe('accuracy harness', () => {
     const c = report.conservation;
     expect(c.exact).toBe(true);
     expect(c.recordsMicroJoules + c.idleMicroJoules + c.unattributedMicroJoules).toBe(c.measuredMicroJoules);
+    // The comprehensive boundary: idle = Σ records' idle shares + unshared idle, exactly. Requests
+    // are in flight almost all the time here, so nearly all idle is shared.
+    expect(c.recordsIdleShareMicroJoules + c.idleUnsharedMicroJoules).toBe(c.idleMicroJoules);
+    expect(c.idleResidualMicroJoules).toBe(0n);
+    expect(c.recordsIdleShareMicroJoules).toBeGreaterThan((c.idleMicroJoules * 9n) / 10n);
     // With an mJ counter the meter misses less than 1 mJ of the truth over the whole run.
     expect(report.measuredMinusTrueMicroJoules < 1000n).toBe(true);
     expect(report.measuredMinusTrueMicroJoules > -1000n).toBe(true);
@@ -35,5 +40,6 @@ describe('accuracy harness', () => {
     expect(report.errors.maxPercent).toBeGreaterThanOrEqual(report.errors.p95Percent);
     expect(report.conservation.exact).toBe(true);
     expect(report.conservation.residualMicroJoules).toBe(0n);
+    expect(report.conservation.idleResidualMicroJoules).toBe(0n);
   });
 });

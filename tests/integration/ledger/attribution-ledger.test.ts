@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_PAYLOAD_TYPE } from '../../../src/attest/batch-format.js';
 import { canonicalBytes, canonicalString } from '../../../src/attest/canonical.js';
 import { signDsse } from '../../../src/attest/dsse.js';
+import { LearnedIdleBaseline } from '../../../src/attribution/idle-learner.js';
 import { devicesDigestHex } from '../../../src/ledger/batch-builder.js';
 import { loadChainState } from '../../../src/ledger/chain-state.js';
 import type { RequestEvent } from '../../../src/requests/types.js';
@@ -38,7 +39,14 @@ type Attribution = Sums & {
   deferredMicroJoules: string;
   resolved: Sums;
   outstandingDeferredMicroJoules: string;
-  idleBaseline: { source: string; powerMilliWatts: number } | null;
+  idleBaseline: {
+    source: string;
+    powerMilliWatts: number;
+    minPowerMilliWatts: number;
+    maxPowerMilliWatts: number;
+    sampleCount: number;
+    idleNanos: string;
+  } | null;
 };
 type Device = {
   deviceId: string;
@@ -325,6 +333,51 @@ describe('a ledger with request attribution', () => {
     });
     for (const [k, line] of lines.slice(from).entries()) verifier.addLine(line, `line ${from + k + 1}`);
     expect(verifier.finish().findings).toEqual([]);
+  });
+});
+
+describe('a ledger with a learned idle baseline', () => {
+  it('records the configured fallback, then the learned value and its provenance, and verifies', async () => {
+    // Requests only in the first second; then 7 s of idle, enough for settle 0.5 s + min 2 s.
+    const requests = plans(3, 6, 10);
+    const idleBaseline = new LearnedIdleBaseline({
+      configured: new Map(),
+      settleNanos: 500n * NANOS_PER_MILLI,
+      windowNanos: 5_000n * NANOS_PER_MILLI,
+      minIdleNanos: 2_000n * NANOS_PER_MILLI,
+    });
+    const { dir, cleanup } = await makeTmpDir();
+    try {
+      await writeLedger(dir, {
+        ticks: TICKS,
+        batchIntervalMs: 1000,
+        attribution: attribution(requests, { idleBaseline }),
+      });
+      const lines = await ledgerLines(dir);
+      expect(verifyLines(lines).findings).toEqual([]);
+      const statements = lines.map(statementOf);
+      expect(statements[0]!.predicate.requests.attributionMethod).toBe(
+        'tokens-v1(a=1,b=4,idle=learned(median,settle=500ms,window=5000ms,min=2000ms))',
+      );
+      const baselines = statements.map((s) => s.predicate.devices[0]!.attribution.idleBaseline);
+      // Batch 0's intervals were all still waiting for their requests at its seal: no split yet.
+      expect(baselines[0]).toBeNull();
+      // Then the configured fallback (none configured here: 0), until 2 s of idle were seen.
+      expect(baselines[1]).toMatchObject({ source: 'configured', powerMilliWatts: 0, sampleCount: 0 });
+      // The last batch: learned from the most recent 5 s of intervals without requests (50 of
+      // 100 ms). The simulated GPU follows its own load model and reports no utilization, so what
+      // it draws without our requests is what is learned: the probe cannot tell it from idle.
+      const last = baselines.at(-1)!;
+      expect(last).toMatchObject({ source: 'learned', sampleCount: 50, idleNanos: '5000000000' });
+      expect(last.powerMilliWatts).toBeGreaterThan(0);
+      expect(last.minPowerMilliWatts <= last.powerMilliWatts).toBe(true);
+      expect(last.powerMilliWatts <= last.maxPowerMilliWatts).toBe(true);
+      // Conservation is as exact as with a configured baseline.
+      const allocated = sumOver(statements, (a) => total(a) + total(a.resolved));
+      expect(allocated).toBe(sumOver(statements, (_, d) => BigInt(d.energyMicroJoules)));
+    } finally {
+      await cleanup();
+    }
   });
 });
 

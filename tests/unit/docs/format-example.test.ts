@@ -165,6 +165,7 @@ interface Device {
     deferredMicroJoules: string;
     resolved: AllocationSums;
     outstandingDeferredMicroJoules: string;
+    idleBaseline: { maxPowerMilliWatts: number } | null;
   };
 }
 
@@ -172,6 +173,8 @@ interface AllocationSums {
   requestsMicroJoules: string;
   idleMicroJoules: string;
   unattributedMicroJoules: string;
+  idleSharedMicroJoules: string;
+  idleUnsharedMicroJoules: string;
 }
 
 const sumOf = (a: AllocationSums): bigint =>
@@ -241,6 +244,15 @@ function checkArithmetic(statement: Statement): void {
     }
     const a = d.attribution;
     expect(sumOf(a) + BigInt(a.deferredMicroJoules)).toBe(energy);
+    // Invariant C: idle = shared + unshared, for this batch's splits and the resolved ones.
+    for (const sums of [a, a.resolved])
+      expect(BigInt(sums.idleSharedMicroJoules) + BigInt(sums.idleUnsharedMicroJoules)).toBe(
+        BigInt(sums.idleMicroJoules),
+      );
+    // Idle ceiling: at most the highest declared baseline over the covered time (0 without one).
+    const idleCeiling =
+      (BigInt(a.idleBaseline?.maxPowerMilliWatts ?? 0) * BigInt(d.coveredNanos)) / 1_000_000n;
+    expect(BigInt(a.idleMicroJoules) <= idleCeiling).toBe(true);
     if (d.powerLimitMilliWatts !== null) {
       const limit = 2n * BigInt(d.powerLimitMilliWatts);
       expect(energy <= (limit * (BigInt(d.coveredNanos) + 1_000_000_000n)) / 1_000_000n).toBe(true);
@@ -367,6 +379,7 @@ function arithmeticOf(statement: Statement): string {
     `energy              ${counter} + ${d.fallbackEnergyMicroJoules} = ${energy}`,
     `attribution         ${a.requestsMicroJoules} + ${a.idleMicroJoules} + ${a.unattributedMicroJoules} + ${a.deferredMicroJoules} = ${attributed}`,
     `deferred balance    0 + ${a.deferredMicroJoules} − (${r.requestsMicroJoules} + ${r.idleMicroJoules} + ${r.unattributedMicroJoules}) = ${outstanding}`,
+    `idle split          ${a.idleSharedMicroJoules} + ${a.idleUnsharedMicroJoules} = ${big(a.idleSharedMicroJoules) + big(a.idleUnsharedMicroJoules)} = idle ${a.idleMicroJoules}`,
     `energy ceiling      ${limit} × (${d.coveredNanos} + 1000000000) / 1000000 = ${ceiling} ≥ ${d.energyMicroJoules}`,
     `power ceiling       ${d.peakPowerMilliWatts} ≤ ${limit}`,
     `implied integrated  ${d.comparedCounterMicroJoules} − (${d.residualMicroJoules}) = ${implied}, within [0, ${d.integratedEnergyMicroJoules}]`,
