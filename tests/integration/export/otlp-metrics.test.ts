@@ -215,7 +215,10 @@ describe('OTLP request CO2e and water', () => {
       }).factors,
     );
     const noWater = buildFactorSnapshot(configSchema.parse({ factors: { zone: 'DE' } }).factors);
-    const first = requestRecord(ids, { activeEnergyMicroJoules: '7200000000', hostEnergyMicroJoules: '1000' });
+    const first = requestRecord(ids, {
+      activeEnergyMicroJoules: '7200000000',
+      hostEnergyMicroJoules: '1000',
+    });
     const a = {
       ...withComprehensive(first, factors, 360_000_000n),
       activeImpact: recordActiveImpact(first, factors),
