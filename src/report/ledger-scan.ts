@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { bytesFromBase64, hexFromBytes, stringFromUtf8 } from '../attest/bytes.js';
+import { bytesFromBase64, hexFromBytes, stringFromUtf8, utf8FromString } from '../attest/bytes.js';
 import { canonicalBytes } from '../attest/canonical.js';
 import { leafHash, rootFromLeafHashes } from '../attest/merkle.js';
 import { LedgerError } from '../ledger/errors.js';
@@ -46,6 +46,8 @@ export interface ScanCounts {
 interface RecordRun {
   readonly sequence: bigint;
   readonly records: unknown[];
+  /** Each record's JSON text as stored, when its line has RecordLog's canonical layout; else null. */
+  readonly texts: (string | null)[];
 }
 
 /** Reads `ledgerDir` (batches) and `ledgerDir/records`. Throws `REPORT_LEDGER_DAMAGED` for a segment hole. */
@@ -163,10 +165,12 @@ async function* recordRuns(
         line.index === run.records.length
       ) {
         run.records.push(line.record);
+        run.texts.push(line.text);
         continue;
       }
       if (run !== null) yield run;
-      run = line?.index === 0 ? { sequence: line.sequence, records: [line.record] } : null;
+      run =
+        line?.index === 0 ? { sequence: line.sequence, records: [line.record], texts: [line.text] } : null;
     }
   } catch (error) {
     // No record log: a ledger without requests.
@@ -176,15 +180,32 @@ async function* recordRuns(
   if (run !== null) yield run;
 }
 
-function recordLineOf(text: string): { sequence: bigint; index: number; record: unknown } | null {
+function recordLineOf(
+  text: string,
+): { sequence: bigint; index: number; record: unknown; text: string | null } | null {
   try {
     const { sequence, index, record } = JSON.parse(text) as Record<string, unknown>;
     if (typeof sequence !== 'string' || !/^(0|[1-9]\d{0,29})$/.test(sequence)) return null;
     if (!Number.isSafeInteger(index) || typeof record !== 'object' || record === null) return null;
-    return { sequence: BigInt(sequence), index: index as number, record };
+    const stored = storedRecordText(text, index as number, sequence);
+    return { sequence: BigInt(sequence), index: index as number, record, text: stored };
   } catch {
     return null;
   }
+}
+
+/**
+ * The record's text inside a line in RecordLog's layout (`{"index":…,"record":…,"sequence":"…"}`,
+ * members in canonical order), or null for another layout. When the stored line is canonical this
+ * is the record's canonical JSON, so its leaf is hashed without re-encoding; {@link matches} falls
+ * back to re-encoding the parsed record when the root does not come out right that way.
+ */
+function storedRecordText(line: string, index: number, sequence: string): string | null {
+  const head = `{"index":${index},"record":`;
+  const tail = `,"sequence":"${sequence}"}`;
+  return line.startsWith(head) && line.endsWith(tail)
+    ? line.slice(head.length, line.length - tail.length)
+    : null;
 }
 
 /** Hands each batch the run that belongs to it, skipping runs that belong to none. */
@@ -217,9 +238,13 @@ class RunQueue {
 
 function matches(run: RecordRun, batch: ParsedBatch): boolean {
   if (run.records.length !== batch.count) return false;
+  const rootMatches = (leaves: Uint8Array[]) => hexFromBytes(rootFromLeafHashes(leaves)) === batch.rootHex;
+  // Fast path: the stored bytes as RecordLog wrote them (canonical), hashed as they are.
+  const texts = run.texts.filter((text) => text !== null);
+  if (texts.length === run.records.length && rootMatches(texts.map((t) => leafHash(utf8FromString(t)))))
+    return true;
   try {
-    const leaves = run.records.map((record) => leafHash(canonicalBytes(record)));
-    return hexFromBytes(rootFromLeafHashes(leaves)) === batch.rootHex;
+    return rootMatches(run.records.map((record) => leafHash(canonicalBytes(record))));
   } catch {
     return false; // a record outside canonical JSON (a float) cannot be a sealed one
   }

@@ -197,6 +197,31 @@ describe('buildReport', () => {
     expect(report.verification.findings).toBeGreaterThan(0);
   });
 
+  it('matches records stored in another member order by their canonical JSON, and skips records of no batch', async () => {
+    const copy = join(root, 'reordered');
+    await cp(ledger, copy, { recursive: true });
+    const path = join(copy, 'records', 'ledger-000001.jsonl');
+    const lines = (await readFile(path, 'utf8')).split('\n').filter((l) => l !== '');
+    const reordered = lines.map((l) => {
+      const { index, record, sequence } = JSON.parse(l) as Record<string, unknown>;
+      return JSON.stringify({ sequence, record, index });
+    });
+    // A record changed after sealing no longer matches its batch's root: that batch's records are left out.
+    const changed = JSON.parse(reordered[0]!) as { record: Record<string, unknown> };
+    changed.record.activeEnergyMicroJoules = '1';
+    reordered[0] = JSON.stringify(changed);
+    await writeFile(path, `${reordered.join('\n')}\n`);
+    const report = await buildReport({ ledgerDir: copy, window: { fromUnixNanos: null, toUnixNanos: null } });
+    const sequenceOf = (l: string) => (JSON.parse(l) as { sequence: string }).sequence;
+    const firstBatch = lines.filter((l) => sequenceOf(l) === sequenceOf(lines[0]!)).length;
+    expect(firstBatch).toBeGreaterThan(1);
+    expect(report.ledger.recordLinesRead).toBe(41);
+    expect(report.ledger.batchesMissingRecords).toBe(1);
+    // Every other batch's records still match, through the fallback to canonical re-encoding.
+    expect(report.ledger.recordsSealed).toBe(40 - firstBatch);
+    expect(report.totals.active.perRequest?.p50MicroJoules).not.toBe('1');
+  });
+
   it('refuses a missing ledger directory with REPORT_LEDGER_NOT_FOUND', async () => {
     const error = await buildReport({
       ledgerDir: join(root, 'nope'),
