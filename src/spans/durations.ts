@@ -1,7 +1,7 @@
 /**
  * Latency attributes of server spans, in nanoseconds. vLLM writes `gen_ai.latency.*` as float
  * seconds (its source); one report claims nanoseconds for V1, so a span whose values cannot be
- * seconds (longer than the span) but fit as nanoseconds is read as nanoseconds. TGI writes Rust
+ * seconds (far longer than the span) but fit in it as nanoseconds is read as nanoseconds. TGI writes Rust
  * `Debug` durations as text (`1.234567ms`, `2.5s`, `830µs`).
  */
 
@@ -23,7 +23,8 @@ export function rustDurationNanos(text: string): bigint | null {
 
 /**
  * Converts latency values (as found: numbers) to nanoseconds, all in one unit: seconds, unless
- * some value is longer than the span as seconds and every value fits in it as nanoseconds. Values
+ * some value is absurd as seconds (over 1000 × (span + 1 s)) and every value fits in the span as
+ * nanoseconds. Values
  * that are not finite and ≥ 0 come back `null`.
  */
 export function latencyNanos(
@@ -35,9 +36,12 @@ export function latencyNanos(
   );
   // 1 ms of slack: rounding, and clocks read at slightly different points by the server.
   const slack = 1_000_000n;
-  const fitsAsSeconds = (v: number) => (secondsToNanos(v) ?? 0n) <= spanNanos + slack;
   const fitsAsNanos = (v: number) => BigInt(Math.round(v)) <= spanNanos + slack;
-  const nanos = !present.every(fitsAsSeconds) && present.every(fitsAsNanos);
+  // Far too long for seconds (1000 × the span, plus 1000 s): a value just past the span (clock
+  // skew, rounding) stays seconds and is clamped by the caller.
+  const spanSeconds = Number(spanNanos) / 1e9;
+  const absurdAsSeconds = (v: number) => v > 1000 * (spanSeconds + 1);
+  const nanos = present.some(absurdAsSeconds) && present.every(fitsAsNanos);
   const out: Record<string, bigint | null> = {};
   for (const [key, v] of Object.entries(values)) {
     if (v === null || !Number.isFinite(v) || v < 0) out[key] = null;

@@ -74,6 +74,10 @@ export async function createSpanServer(options: SpanServerOptions): Promise<Span
         ? decodeProtobufExport(body, options.maxSpansPerExport)
         : decodeJsonExport(body, options.maxSpansPerExport);
     const result = options.intake.apply(spans);
+    options.logger?.debug(
+      { code: 'SPANS_EXPORT', spans: spans.length, rejected: result.rejected },
+      `spans: export of ${spans.length} span(s)`,
+    );
     if (result.rejected > 0)
       options.logger?.warn(
         { code: 'SPANS_REJECTED', rejected: result.rejected, spans: spans.length },

@@ -69,5 +69,15 @@ export async function startSpanIntake(options: {
     { code: 'SPANS_LISTENING', url: `${server.url}/v1/traces`, authenticated: tokens.length > 0 },
     `OTLP span intake on ${server.url}/v1/traces`,
   );
-  return server;
+  return {
+    ...server,
+    close: async () => {
+      await server.close();
+      const stats = intake.stats();
+      logger.info(
+        { code: 'SPANS_STATS', ...stats },
+        `span intake: ${stats.spans} spans, ${stats.requests} requests`,
+      );
+    },
+  };
 }
