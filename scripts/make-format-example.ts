@@ -13,8 +13,9 @@
  * Everything that would vary between runs is fixed here and only here: the key (a public seed),
  * the clocks (a manual clock starting at 2025-11-24T16:00:00Z), the run id, the host identity,
  * the software version and configuration digest (literals, so a release does not change the
- * example), and the request records. The daemon fills these from the host, `randomUUID()` and
- * the configuration; their format is the same.
+ * example), the request events and the factors. The daemon fills these from the host,
+ * `randomUUID()`, its proxy and the configuration; their format is the same. The records come from
+ * the real attributor, with both boundaries applied as the daemon's pipeline does.
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -26,14 +27,19 @@ import { tweetnaclSigner } from '../src/attest/ed25519.js';
 import { nodePrivateKeyFromSeed } from '../src/attest/ed25519-node.js';
 import { formatVerifierKey, pemFromEd25519PublicKey } from '../src/attest/key-id.js';
 import { sha256 } from '../src/attest/sha256.js';
+import { Attributor } from '../src/attribution/attributor.js';
 import { type Clock, rfc3339 } from '../src/clock.js';
+import { configSchema } from '../src/config/schema.js';
+import { recordActiveImpact, recordComprehensiveImpact } from '../src/factors/record-impact.js';
+import { buildFactorSnapshot } from '../src/factors/snapshot.js';
 import { Batcher } from '../src/ledger/batcher.js';
 import { loadChainState } from '../src/ledger/chain-state.js';
 import { buildReceipt } from '../src/ledger/receipt-builder.js';
-import { RecordLog, type RequestRecord } from '../src/ledger/record-log.js';
+import { RecordLog } from '../src/ledger/record-log.js';
 import { LedgerStore } from '../src/ledger/store.js';
 import { Meter } from '../src/meter/meter.js';
 import { SimulatedGpuProbe } from '../src/probes/simulated.js';
+import type { RequestEvent, RequestUsage } from '../src/requests/types.js';
 import { NANOS_PER_MILLI } from '../src/units.js';
 
 /** The example's signing key seed: bytes 0x01, 0x02, …, 0x20. Public: never sign real data with it. */
@@ -50,11 +56,93 @@ const CHECKPOINT_EVERY = 2;
 /** The request whose receipt the example shows: record 1 of batch 0, so both proofs are non-empty. */
 export const EXAMPLE_RECEIPT_REQUEST_ID = 'req-0002';
 
-/** Request records added before meter tick `tick` (tick 3 lands in batch 0, tick 7 in batch 1). */
-const RECORDS: Readonly<Record<number, readonly RequestRecord[]>> = {
-  3: [{ requestId: 'req-0001' }, { requestId: 'req-0002' }],
-  7: [{ requestId: 'req-0003' }],
-};
+const ENGINE_ID = 'example-engine';
+const MODEL = 'example-model';
+/** The configured idle power of the GPU (attribution.idlePowerMilliWatts). */
+const IDLE_POWER_MILLI_WATTS = 70_000;
+/** The factors: a fixed intensity (not the package's data, so a data update leaves the example alone). */
+const EXAMPLE_FACTORS = configSchema.parse({
+  factors: {
+    zone: 'DE',
+    gridIntensityMilligramsPerKilowattHour: 350_000,
+    gridIntensityNote: 'worked example of docs/FORMAT.md: a round figure, not a measurement',
+    pueMilli: 1200,
+  },
+}).factors;
+
+/**
+ * The requests, as the proxy would report them (ms after the clock's start). req-0001 and
+ * req-0002 overlap and end before tick 4, so their records are sealed into batch 0; req-0003 ends
+ * before tick 8, in batch 1. From 400 to 600 ms and after 800 ms no request is in flight: that idle
+ * energy stays unshared.
+ */
+const REQUESTS: readonly {
+  readonly id: string;
+  readonly startMs: number;
+  readonly chunksMs: readonly number[];
+  readonly endMs: number;
+  readonly usage: RequestUsage;
+}[] = [
+  {
+    id: 'req-0001',
+    startMs: 50,
+    chunksMs: [120, 180, 240],
+    endMs: 250,
+    usage: { inputTokens: 100, cachedInputTokens: 20, outputTokens: 12 },
+  },
+  {
+    id: 'req-0002',
+    startMs: 80,
+    chunksMs: [150, 250, 350],
+    endMs: 380,
+    usage: { inputTokens: 400, cachedInputTokens: 0, outputTokens: 30 },
+  },
+  {
+    id: 'req-0003',
+    startMs: 620,
+    chunksMs: [700, 760],
+    endMs: 780,
+    usage: { inputTokens: 50, cachedInputTokens: 0, outputTokens: 8 },
+  },
+];
+
+/** The request events of the 100 ms before tick `tick`, in time order. */
+function eventsBefore(tick: number): RequestEvent[] {
+  const from = (tick - 1) * TICK_MS;
+  const to = tick * TICK_MS;
+  const at = (ms: number) => ({
+    monoNanos: EXAMPLE_START_MONO_NANOS + BigInt(ms) * NANOS_PER_MILLI,
+    unixNanos: EXAMPLE_START_UNIX_NANOS + BigInt(ms) * NANOS_PER_MILLI,
+  });
+  const events: { ms: number; event: RequestEvent }[] = [];
+  for (const r of REQUESTS) {
+    const requestId = r.id;
+    events.push({
+      ms: r.startMs,
+      event: {
+        type: 'start',
+        requestId,
+        source: 'proxy',
+        engineId: ENGINE_ID,
+        model: MODEL,
+        operation: 'chat',
+        ...at(r.startMs),
+      },
+    });
+    r.chunksMs.forEach((ms, i) => {
+      const outputTokens = Math.round((r.usage.outputTokens * (i + 1)) / r.chunksMs.length);
+      events.push({ ms, event: { type: 'progress', requestId, outputTokens, estimated: false, ...at(ms) } });
+    });
+    events.push({
+      ms: r.endMs,
+      event: { type: 'end', requestId, outcome: 'ok', httpStatus: 200, usage: r.usage, ...at(r.endMs) },
+    });
+  }
+  return events
+    .filter((e) => e.ms > from && e.ms <= to)
+    .sort((a, b) => a.ms - b.ms)
+    .map((e) => e.event);
+}
 
 /** A clock that moves only when told; wall and monotonic time advance together. */
 class ExampleClock implements Clock {
@@ -86,7 +174,10 @@ export function exampleAgent(keyId: string): WireAgent {
   };
 }
 
-/** Writes the signed ledger: 1 simulated GPU, 12 ticks of 100 ms, batches every 500 ms. */
+/**
+ * Writes the signed ledger: 1 simulated GPU (one engine), 12 ticks of 100 ms, batches every
+ * 500 ms, three requests attributed by the real attributor (configured idle 70 W).
+ */
 async function writeExampleLedger(dir: string): Promise<void> {
   const clock = new ExampleClock();
   const probe = new SimulatedGpuProbe({
@@ -106,6 +197,22 @@ async function writeExampleLedger(dir: string): Promise<void> {
   const records = new RecordLog(await LedgerStore.open({ dir: join(dir, 'records') }));
   const signer = tweetnaclSigner(EXAMPLE_SEED);
   const state = await loadChainState(dir);
+  const gpuId = (inventory.devices[0] as { id: string }).id;
+  const factors = buildFactorSnapshot(EXAMPLE_FACTORS);
+  let target: Batcher | null = null;
+  // As the daemon wires it (src/cli/request-pipeline.ts): both boundaries on every record.
+  const attributor = new Attributor({
+    engines: [{ engineId: ENGINE_ID, deviceIds: [gpuId], models: [MODEL] }],
+    hostDeviceIds: [],
+    idlePowerMilliWatts: new Map([[gpuId, IDLE_POWER_MILLI_WATTS]]),
+    onAllocation: (allocation) => target?.addAllocation(allocation),
+    onRecord: (record) =>
+      target?.addRecord({
+        ...record,
+        activeImpact: recordActiveImpact(record, factors),
+        comprehensive: recordComprehensiveImpact(record, factors),
+      }),
+  });
   const batcher = new Batcher({
     store,
     records,
@@ -121,13 +228,22 @@ async function writeExampleLedger(dir: string): Promise<void> {
     checkpointEveryBatches: CHECKPOINT_EVERY,
     // What the daemon's first batch of a new ledger carries (src/cli/ledger-wiring.ts).
     startEvents: [{ kind: 'agent-start', startedAt: rfc3339(clock.wallUnixNanos()), chain: 'genesis' }],
+    factors: factors as unknown as Readonly<Record<string, unknown>>,
+    attributedDeviceIds: new Set([gpuId]),
+    attributionMethod: attributor.method,
   });
+  target = batcher;
+  // The batcher hears each tick first: the interval of a tick that seals a batch is split after
+  // the seal, so it is `deferred` there and `resolved` in the next batch.
   meter.subscribe((tick) => batcher.onTick(tick));
+  meter.subscribe((tick) => attributor.onTick(tick));
   for (let tick = 0; tick < TICKS; tick++) {
-    for (const record of RECORDS[tick] ?? []) batcher.addRecord(record);
+    for (const event of tick === 0 ? [] : eventsBefore(tick)) attributor.onEvent(event);
     await meter.tickAll();
     clock.advanceMillis(TICK_MS);
   }
+  // A clean stop: split everything still buffered, then seal the last batch.
+  attributor.flush();
   await batcher.stop();
   await store.close();
   await records.close();

@@ -380,6 +380,7 @@ function arithmeticOf(statement: Statement): string {
     `attribution         ${a.requestsMicroJoules} + ${a.idleMicroJoules} + ${a.unattributedMicroJoules} + ${a.deferredMicroJoules} = ${attributed}`,
     `deferred balance    0 + ${a.deferredMicroJoules} − (${r.requestsMicroJoules} + ${r.idleMicroJoules} + ${r.unattributedMicroJoules}) = ${outstanding}`,
     `idle split          ${a.idleSharedMicroJoules} + ${a.idleUnsharedMicroJoules} = ${big(a.idleSharedMicroJoules) + big(a.idleUnsharedMicroJoules)} = idle ${a.idleMicroJoules}`,
+    `idle ceiling        ${a.idleBaseline?.maxPowerMilliWatts ?? 0} × ${d.coveredNanos} / 1000000 = ${(big(a.idleBaseline?.maxPowerMilliWatts ?? 0) * big(d.coveredNanos)) / 1_000_000n} ≥ ${a.idleMicroJoules}`,
     `energy ceiling      ${limit} × (${d.coveredNanos} + 1000000000) / 1000000 = ${ceiling} ≥ ${d.energyMicroJoules}`,
     `power ceiling       ${d.peakPowerMilliWatts} ≤ ${limit}`,
     `implied integrated  ${d.comparedCounterMicroJoules} − (${d.residualMicroJoules}) = ${implied}, within [0, ${d.integratedEnergyMicroJoules}]`,
@@ -537,6 +538,35 @@ describe('docs/FORMAT.md worked example', () => {
       );
       previous = { payload, statement };
     }
+
+    // §3.10/§3.11: the last batch leaves nothing outstanding, so over the ledger the records'
+    // comprehensive IT energy (active + idle share + host) is Σ (requests + idleShared) of the
+    // batches, fresh and resolved, to the µJ; the rest of the energy went to no request.
+    const statements = lines.map((line) => openLine(line, raw, keyId).statement);
+    const last = statements.at(-1)!.predicate.devices;
+    expect(last.every((d) => d.attribution.outstandingDeferredMicroJoules === '0')).toBe(true);
+    let toRequests = 0n;
+    let measured = 0n;
+    for (const { predicate } of statements) {
+      for (const { attribution: a, energyMicroJoules } of predicate.devices) {
+        toRequests += BigInt(a.requestsMicroJoules) + BigInt(a.resolved.requestsMicroJoules);
+        toRequests += BigInt(a.idleSharedMicroJoules) + BigInt(a.resolved.idleSharedMicroJoules);
+        measured += BigInt(energyMicroJoules);
+      }
+    }
+    let comprehensive = 0n;
+    for (const { record } of records) {
+      const r = record as { comprehensive: Record<string, string> };
+      const c = r.comprehensive;
+      const parts =
+        BigInt(c.activeEnergyMicroJoules!) +
+        BigInt(c.idleShareMicroJoules!) +
+        BigInt(c.hostEnergyMicroJoules!);
+      expect(BigInt(c.itEnergyMicroJoules!)).toBe(parts);
+      comprehensive += parts;
+    }
+    expect(comprehensive).toBe(toRequests);
+    expect(comprehensive > 0n && comprehensive < measured).toBe(true);
 
     // The log: leaves are the lines' bytes; every checkpoint signs the root at its size.
     const leaves = lineLeaves();
