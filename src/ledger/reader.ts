@@ -47,7 +47,7 @@ export interface LedgerReadError {
 /** What {@link readLedgerLines} yields. */
 export type LedgerReadItem = LedgerLine | LedgerReadError;
 
-/** Progress over the whole read; `totalBytes` is the sum of the file sizes when reading began. */
+/** Progress over the whole read; `totalBytes`: the file sizes when reading began, less what `start` skips. */
 export interface ReadProgress {
   readonly bytesRead: number;
   readonly totalBytes: number;
