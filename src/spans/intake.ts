@@ -25,7 +25,7 @@ import type { OtlpSpan } from './model.js';
 /** Most progress events placed over a decode window (plus the first token). */
 export const DECODE_POINTS = 16;
 /** Spans remembered by trace and span id, so that a re-sent export changes nothing. */
-const SEEN_CAPACITY = 100_000;
+const SEEN_CAPACITY = 50_000;
 const REQUEST_ID = new RegExp(EVENT_ID_PATTERN);
 
 /** Counters since start. */

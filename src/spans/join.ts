@@ -11,7 +11,7 @@ import type { RequestEvent, RequestSourceKind } from '../requests/types.js';
  */
 
 /** Default {@link SpanJoinIndex} capacity: request ids remembered. */
-export const DEFAULT_JOIN_CAPACITY = 100_000;
+export const DEFAULT_JOIN_CAPACITY = 50_000;
 
 /** How a span matched. */
 export type JoinMatch =

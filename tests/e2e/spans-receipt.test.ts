@@ -2,7 +2,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import {
+  cliSkipReason,
+  makeSigningKey,
+  runCli,
+  startSimulatedDaemon,
+  waitForStderr,
+} from '../helpers/cli.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import {
   jsonBody,
@@ -22,6 +28,32 @@ describe.skipIf(skip !== undefined)('OTLP spans → attribution → ledger → r
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+
+  it('refuses to start without a token off loopback, and with a lag past the max delay', async () => {
+    const { dir, cleanup } = await makeTmpDir();
+    cleanups.push(cleanup);
+    const key = await makeSigningKey(dir);
+    for (const [spans, message] of [
+      ['listen: 0.0.0.0:0', 'span intake on a non-loopback address needs spans.tokenFile'],
+      ['lagMs: 90000', 'spans.lagMs must not exceed attribution.maxDelayMs'],
+    ] as const) {
+      const config = join(dir, 'config.yaml');
+      await writeFile(config, `spans:\n  enabled: true\n  ${spans}\napi:\n  enabled: false\n`);
+      const args = [
+        'run',
+        '--simulate',
+        '--rapl',
+        'off',
+        '--ledger-dir',
+        join(dir, 'l'),
+        '--signing-key',
+        key,
+      ];
+      const result = await runCli([...args, '--config', config]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toContain(`CONFIG_INVALID: ${message}`);
+    }
   });
 
   it('records requests reported only by their spans', async () => {

@@ -110,7 +110,7 @@ describe('OTLP/HTTP span intake', () => {
 
   it('takes OTLP/JSON with gzip and answers in JSON', async () => {
     const response = await postSpans(h.server.url, jsonBody(vllmSpan('cmpl-json-1')), {
-      type: 'application/json',
+      type: 'application/json; charset=utf-8',
       gzip: true,
     });
     expect(response.status).toBe(200);
