@@ -3,7 +3,7 @@
  * recomputed here from the fixture records with plain arithmetic, unsealed records left out, the
  * verified / failed / not-verified states, filters and errors.
  */
-import { cp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { unixNanosFromRfc3339 } from '../../../src/keys/trusted-keys.js';
@@ -220,6 +220,29 @@ describe('buildReport', () => {
     // Every other batch's records still match, through the fallback to canonical re-encoding.
     expect(report.ledger.recordsSealed).toBe(40 - firstBatch);
     expect(report.totals.active.perRequest?.p50MicroJoules).not.toBe('1');
+  });
+
+  it('refuses a ledger with a missing segment with REPORT_LEDGER_DAMAGED', async () => {
+    const copy = join(root, 'hole');
+    await cp(ledger, copy, { recursive: true });
+    await rename(join(copy, 'ledger-000001.jsonl'), join(copy, 'ledger-000002.jsonl'));
+    const error = await buildReport({
+      ledgerDir: copy,
+      window: { fromUnixNanos: null, toUnixNanos: null },
+    }).catch((e: unknown) => e);
+    expect((error as ReportError).code).toBe('REPORT_LEDGER_DAMAGED');
+  });
+
+  it('is empty for an empty ledger directory, and an empty ledger does not verify', async () => {
+    const empty = join(root, 'empty');
+    await mkdir(empty);
+    const all = { fromUnixNanos: null, toUnixNanos: null };
+    const report = await buildReport({ ledgerDir: empty, window: all });
+    expect(report.ledger).toMatchObject({ batchesRead: 0, recordLinesRead: 0, origin: null });
+    expect(report.totals.requests).toBe(0);
+    const verified = await buildReport({ ledgerDir: empty, window: all, keys: [KEY] });
+    expect(verified.verification.status).toBe('failed');
+    expect(verified.verification.firstFindings[0]).toMatch(/ledger-empty/);
   });
 
   it('refuses a missing ledger directory with REPORT_LEDGER_NOT_FOUND', async () => {
