@@ -32,7 +32,11 @@ export class MeasurementGuard {
 
   /** Sends one event to the sink; a throwing sink is counted, not propagated. */
   emit(event: RequestEvent): void {
-    this.attempt(() => this.sink(event), undefined);
+    try {
+      this.sink(event); // once per streamed chunk: no closure, no attempt()
+    } catch (error) {
+      this.failed(error);
+    }
   }
 
   /** Runs `step`; on an exception, counts it and returns `fallback`. */

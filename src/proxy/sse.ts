@@ -45,7 +45,8 @@ export class SseParser {
   private blockStart = -1;
   private crPending = false;
   private bomChecked = false;
-  private data = '';
+  /** The data buffer: `undefined` while empty, else its lines joined with `\n` (no trailing LF). */
+  private data: string | undefined;
   private eventType = '';
   private lastId = '';
 
@@ -62,30 +63,45 @@ export class SseParser {
     return this.blockStart >= 0 ? this.blockStart : this.lineStart;
   }
 
-  /** Feeds one chunk; calls `onEvent` for each event it completes, in order. */
+  /**
+   * Feeds one chunk; calls `onEvent` for each event it completes, in order. Hot path: one scan for
+   * LF and one for CR per chunk, no copy of a line that lies within one chunk.
+   */
   push(chunk: Uint8Array, onEvent: (event: SseEvent) => void): void {
-    const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const bytes = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const length = bytes.length;
     let pos = 0;
-    if (this.crPending && bytes.length > 0) {
+    if (this.crPending && length > 0) {
       this.crPending = false;
       pos = bytes[0] === LF ? 1 : 0;
       this.endLine(this.takePartial(), pos + 1, onEvent);
     }
-    const ends = new LineEnds(bytes);
-    while (pos < bytes.length) {
-      const end = ends.next(pos);
+    // Where the next LF and CR are (-1: none left in the chunk); found once, moved past as needed.
+    let nextLf = pos < length ? bytes.indexOf(LF, pos) : -1;
+    let nextCr = pos < length ? bytes.indexOf(CR, pos) : -1;
+    while (pos < length) {
+      if (nextLf >= 0 && nextLf < pos) nextLf = bytes.indexOf(LF, pos);
+      if (nextCr >= 0 && nextCr < pos) nextCr = bytes.indexOf(CR, pos);
+      const end = nextCr < 0 ? nextLf : nextLf < 0 ? nextCr : Math.min(nextLf, nextCr);
       if (end < 0) {
         this.addPartial(bytes.subarray(pos));
         break;
       }
-      this.addPartial(bytes.subarray(pos, end));
-      if (bytes[end] === CR && end + 1 === bytes.length) {
+      if (bytes[end] === CR && end + 1 === length) {
         // Is the next chunk's first byte the LF of a CRLF? Decide when it arrives.
+        this.addPartial(bytes.subarray(pos, end));
         this.crPending = true;
         break;
       }
       const terminator = bytes[end] === CR && bytes[end + 1] === LF ? 2 : 1;
-      this.endLine(this.takePartial(), terminator, onEvent);
+      if (this.partialBytes === 0) {
+        this.endLine(bytes.subarray(pos, end), terminator, onEvent);
+      } else {
+        this.addPartial(bytes.subarray(pos, end));
+        this.endLine(this.takePartial(), terminator, onEvent);
+      }
       pos = end + terminator;
     }
   }
@@ -109,6 +125,7 @@ export class SseParser {
   }
 
   private takePartial(): Buffer {
+    if (this.partialBytes === 0) return EMPTY;
     const line = this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial);
     this.partial = [];
     this.partialBytes = 0;
@@ -136,19 +153,21 @@ export class SseParser {
 
   private field(line: Buffer): void {
     const colon = line.indexOf(COLON);
-    const name = colon < 0 ? line.toString('utf8') : line.toString('utf8', 0, colon);
+    // The field name, compared as bytes: `data`, `event` and `id` matter, the rest is ignored.
+    const nameLength = colon < 0 ? line.length : colon;
+    const kind = fieldKind(line, nameLength);
+    if (kind === FIELD_OTHER) return; // `retry` and unknown fields are ignored, as the standard says.
     let valueStart = colon < 0 ? line.length : colon + 1;
     if (line[valueStart] === 0x20) valueStart += 1; // one optional space after the colon
     const value = line.toString('utf8', valueStart);
-    if (name === 'data') {
-      this.data += `${value}\n`;
+    if (kind === FIELD_DATA) {
+      this.data = this.data === undefined ? value : `${this.data}\n${value}`;
       if (this.data.length > this.maxEventBytes) throw new SseLimitError(this.maxEventBytes);
-    } else if (name === 'event') {
+    } else if (kind === FIELD_EVENT) {
       this.eventType = value;
-    } else if (name === 'id' && !value.includes('\u0000')) {
+    } else if (!value.includes('\u0000')) {
       this.lastId = value;
     }
-    // `retry` and unknown fields are ignored, as the standard says.
   }
 
   private dispatch(end: number, onEvent: (event: SseEvent) => void): void {
@@ -156,29 +175,31 @@ export class SseParser {
     const data = this.data;
     const event = this.eventType;
     this.blockStart = -1;
-    this.data = '';
+    this.data = undefined;
     this.eventType = '';
     // An event with an empty data buffer (only comments, `event:` or `id:` lines) is not dispatched.
-    if (data === '' || start < 0) return;
-    onEvent({ event: event || 'message', data: data.slice(0, -1), lastEventId: this.lastId, start, end });
+    if (data === undefined || start < 0) return;
+    onEvent({ event: event || 'message', data, lastEventId: this.lastId, start, end });
   }
 }
 
-/**
- * Finds line ends in one chunk. Remembers where the next CR and LF are so that a chunk of many
- * lines is scanned once, not once per line.
- */
-class LineEnds {
-  private nextLf = -2;
-  private nextCr = -2;
-  constructor(private readonly bytes: Buffer) {}
+const EMPTY = Buffer.alloc(0);
+const FIELD_OTHER = 0;
+const FIELD_DATA = 1;
+const FIELD_EVENT = 2;
+const FIELD_ID = 3;
 
-  /** Index of the next CR or LF at or after `from`, or -1. */
-  next(from: number): number {
-    if (this.nextLf !== -1 && this.nextLf < from) this.nextLf = this.bytes.indexOf(LF, from);
-    if (this.nextCr !== -1 && this.nextCr < from) this.nextCr = this.bytes.indexOf(CR, from);
-    if (this.nextCr < 0) return this.nextLf;
-    if (this.nextLf < 0) return this.nextCr;
-    return Math.min(this.nextLf, this.nextCr);
+/** Which field a line names (its first `nameLength` bytes): data, event, id, or another. */
+function fieldKind(line: Buffer, nameLength: number): number {
+  if (nameLength === 4) {
+    return line[0] === 0x64 && line[1] === 0x61 && line[2] === 0x74 && line[3] === 0x61
+      ? FIELD_DATA
+      : FIELD_OTHER;
   }
+  if (nameLength === 5) {
+    return line[0] === 0x65 && line[1] === 0x76 && line[2] === 0x65 && line[3] === 0x6e && line[4] === 0x74
+      ? FIELD_EVENT
+      : FIELD_OTHER;
+  }
+  return nameLength === 2 && line[0] === 0x69 && line[1] === 0x64 ? FIELD_ID : FIELD_OTHER;
 }

@@ -3,6 +3,8 @@ import type { ChunkIdentity } from './inline-frame.js';
 import { type SseEvent, SseParser } from './sse.js';
 import { type StreamStep, StreamUsageTracker, type UsageOperation } from './usage.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /** Progress as the tap reports it: cumulative output tokens, estimated or reported. */
 export type ProgressListener = (outputTokens: number, estimated: boolean) => void;
 
@@ -100,12 +102,12 @@ export class SseTap {
    * `holdDone`, the `[DONE]` event and what follows it ({@link takeTail}).
    */
   finish(): Buffer {
-    if (this.isBroken) return Buffer.alloc(0);
+    if (this.isBroken) return EMPTY;
     try {
       this.parser.finish(this.onEvent);
-      return this.holding ? this.forwardUpTo(this.capped(this.base + this.heldBytes())) : Buffer.alloc(0);
+      return this.holding ? this.forwardUpTo(this.capped(this.base + this.heldBytes())) : EMPTY;
     } catch (error) {
-      return this.fail(error, Buffer.alloc(0));
+      return this.fail(error, EMPTY);
     }
   }
 
@@ -156,9 +158,15 @@ export class SseTap {
 
   /** Returns the held bytes before absolute offset `until`, minus dropped events; keeps the rest. */
   private forwardUpTo(until: number): Buffer {
-    if (until <= this.base) return Buffer.alloc(0);
+    if (until <= this.base) return EMPTY;
     const all = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
     const cut = until - this.base;
+    if (this.drops.length === 0 && cut === all.length) {
+      // The common case: the chunk ended on an event boundary and nothing is cut.
+      this.held = [];
+      this.base = until;
+      return all;
+    }
     const out: Buffer[] = [];
     let from = 0;
     for (const [start, end] of this.drops) {

@@ -91,6 +91,36 @@ function nonEmptyText(value: unknown): boolean {
   return typeof value === 'string' && value.length > 0;
 }
 
+/**
+ * Keys that need the full parse unless their value is `null`: usage and errors change the
+ * measurement, and these other output fields are rare enough not to be worth reading by hand.
+ */
+const NEEDS_PARSE =
+  /"(?:usage|error|text|reasoning|reasoning_content|refusal|tool_calls|function_call)"\s*:\s*(?!null\b)/;
+const CONTENT_KEY = '"content":';
+
+/**
+ * Whether a chat/completions chunk's data carries generated output, read without parsing it:
+ * `true` for a delta whose `content` is a non-empty string, `false` for one with no content (null,
+ * `""`, absent) and no other output field, `undefined` when unsure (then the caller parses). A key
+ * can only appear unescaped in JSON text as a key, so plain substring tests are exact for servers
+ * that write keys literally (every one does; `"\u0063ontent"` would be read as no content).
+ */
+export function quickOutput(data: string): boolean | undefined {
+  if (NEEDS_PARSE.test(data)) return undefined;
+  const delta = data.indexOf('"delta":');
+  if (delta < 0) return undefined;
+  const key = data.indexOf(CONTENT_KEY, delta);
+  if (key < 0) return data.indexOf(CONTENT_KEY) < 0 ? false : undefined;
+  if (data.indexOf(CONTENT_KEY, key + CONTENT_KEY.length) >= 0) return undefined; // several choices
+  let at = key + CONTENT_KEY.length;
+  while (data.charCodeAt(at) === 0x20) at += 1;
+  const first = data.charCodeAt(at);
+  if (first === 0x22) return data.charCodeAt(at + 1) !== 0x22; // `"x…"` or `""`
+  if (data.startsWith('null', at)) return false;
+  return undefined;
+}
+
 /** What one stream event meant for the measurement. */
 export interface StreamStep {
   /** The event is the include_usage chunk (`choices: []` + usage): droppable if we asked for it. */
@@ -142,7 +172,16 @@ export class StreamUsageTracker {
   /** Observes one dispatched event. Non-JSON data (`[DONE]`, garbage) is ignored. */
   observe(event: SseEvent): StreamStep {
     const data = event.data;
-    if (data.length === 0 || data[0] !== '{') return NOTHING;
+    if (data.length === 0 || data.charCodeAt(0) !== 0x7b) return NOTHING; // `{`
+    if (this.operation !== 'responses' && this.firstChunk !== undefined) {
+      // Most chunks carry one delta and nothing else: read them without parsing (see quickOutput).
+      const output = quickOutput(data);
+      if (output === false) return NOTHING;
+      if (output === true) {
+        this.contentChunks += 1;
+        return { usageChunk: false, progress: this.estimate() };
+      }
+    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(data);
