@@ -2,9 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { idleBaselineOf } from '../../../src/attribution/idle-config.js';
 import { LearnedIdleBaseline } from '../../../src/attribution/idle-learner.js';
 import type { AttributorOptions } from '../../../src/attribution/options.js';
-import type { IntervalAllocation } from '../../../src/attribution/types.js';
+import type { IntervalAllocation, RequestEnergyRecord } from '../../../src/attribution/types.js';
+import { buildRequestPipeline } from '../../../src/cli/request-pipeline.js';
+import { systemClock } from '../../../src/clock.js';
 import { configSchema } from '../../../src/config/schema.js';
 import { ConfigError } from '../../../src/errors.js';
+import { buildFactorSnapshot } from '../../../src/factors/index.js';
+import type { RequestRecord } from '../../../src/ledger/record-log.js';
+import { createLogger } from '../../../src/log.js';
 import type { DeviceInterval } from '../../../src/meter/types.js';
 import {
   checkConservation,
@@ -231,5 +236,68 @@ describe('learned idle baseline', () => {
     expect(() =>
       idleBaselineOf({ ...defaults, idleBaseline: 'learned', idleLearnMinMs: 700_000 }, configured),
     ).toThrow(ConfigError);
+  });
+});
+
+describe('the daemon pipeline with attribution.idleBaseline: learned', () => {
+  it('subtracts the learned idle power and signs both boundaries on the record', () => {
+    const config = configSchema.parse({
+      attribution: {
+        idleBaseline: 'learned',
+        idlePowerMilliWatts: 60_000,
+        idleSettleMs: 0,
+        idleLearnMinMs: 1_000,
+        idleLearnWindowMs: 2_000,
+      },
+      factors: { pueMilli: 1_500 },
+    });
+    const records: RequestRecord[] = [];
+    const added: RequestEnergyRecord[] = [];
+    const batcher = { addRecord: (r: RequestRecord) => records.push(r), addAllocation: () => {} };
+    const pipeline = buildRequestPipeline({
+      config,
+      clock: systemClock,
+      logger: createLogger('silent'),
+      devices: [
+        {
+          id: 'gpu-0',
+          probe: 'nvml',
+          hwType: 'gpu',
+          name: 'GPU',
+          vendor: 'nvidia',
+          index: 0,
+          hasEnergyCounter: true,
+          details: {},
+          simulated: false,
+        },
+      ],
+      factors: buildFactorSnapshot(config.factors),
+      batcher: () => batcher as never,
+      onRecord: () => (record) => added.push(record),
+    });
+    const gpu = (t: bigint, watts: bigint) => ({ ...second(t, watts), deviceId: 'gpu-0' });
+    expect(pipeline.attributor.method).toBe(
+      'tokens-v1(a=1,b=4,idle=learned(median,settle=0ms,window=2000ms,min=1000ms))',
+    );
+    // Three idle seconds at 45 W, then a request during a second at 245 W.
+    for (let t = 0n; t < 3n; t++) pipeline.onTick(tickOf(gpu(t, 45n)));
+    pipeline.attributor.onEvent(start('r', 'default', 3n * S));
+    pipeline.attributor.onEvent(end('r', 4n * S, usage(10, 10)));
+    pipeline.onTick(tickOf(gpu(3n, 245n)));
+    pipeline.finish();
+    expect(records).toHaveLength(1);
+    const record = records[0] as unknown as RequestEnergyRecord;
+    // Learned 45 W (not the configured 60 W): 45 J idle share, 200 J active.
+    expect(record).toMatchObject({
+      idleShareMicroJoules: String(45n * J),
+      activeEnergyMicroJoules: String(200n * J),
+    });
+    expect(record.comprehensive).toMatchObject({
+      boundary: 'comprehensive',
+      itEnergyMicroJoules: String(245n * J),
+      pueMilli: 1_500,
+      facilityEnergyMicroJoules: String((245n * J * 3n) / 2n),
+    });
+    expect(added[0]?.comprehensive).toEqual(record.comprehensive);
   });
 });
