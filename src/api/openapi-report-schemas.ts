@@ -90,6 +90,7 @@ export const REPORT_SCHEMAS = {
     {
       boundary: { enum: ['active', 'comprehensive'] },
       requests: COUNT,
+      percentiles: { enum: ['exact', 'approximate'] },
       energyMicroJoules: DECIMAL,
       perRequest: {
         oneOf: [

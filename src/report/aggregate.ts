@@ -1,5 +1,5 @@
 import { MICROJOULES_PER_JOULE } from '../units.js';
-import { Distribution } from './distribution.js';
+import { DEFAULT_EXACT_LIMIT, Distribution } from './distribution.js';
 import type { BoundaryFigures, ReportRecord } from './record-fields.js';
 import type { BoundaryStats, ImpactTotal, ModelStats, PerTokenStats, Stats } from './report-types.js';
 
@@ -16,7 +16,11 @@ class PerTokenAccumulator {
   requests = 0;
   energyMicroJoules = 0n;
   tokens = 0n;
-  readonly ratios = new Distribution();
+  readonly ratios: Distribution;
+
+  constructor(exactLimit: number) {
+    this.ratios = new Distribution(exactLimit);
+  }
 
   add(energyMicroJoules: bigint, tokens: number | null): void {
     if (tokens === null || tokens < 1) return;
@@ -58,14 +62,21 @@ class ImpactAccumulator {
 class BoundaryAccumulator {
   requests = 0;
   energyMicroJoules = 0n;
-  readonly perRequest = new Distribution();
-  readonly perInputToken = new PerTokenAccumulator();
-  readonly perOutputToken = new PerTokenAccumulator();
+  readonly perRequest: Distribution;
+  readonly perInputToken: PerTokenAccumulator;
+  readonly perOutputToken: PerTokenAccumulator;
   readonly co2eLocation = new ImpactAccumulator();
   readonly co2eMarket = new ImpactAccumulator();
   readonly water = new ImpactAccumulator();
 
-  constructor(private readonly boundary: 'active' | 'comprehensive') {}
+  constructor(
+    private readonly boundary: 'active' | 'comprehensive',
+    exactLimit: number,
+  ) {
+    this.perRequest = new Distribution(exactLimit);
+    this.perInputToken = new PerTokenAccumulator(exactLimit);
+    this.perOutputToken = new PerTokenAccumulator(exactLimit);
+  }
 
   add(figures: BoundaryFigures, record: ReportRecord): void {
     const energy = figures.energyMicroJoules;
@@ -81,10 +92,15 @@ class BoundaryAccumulator {
 
   result(): BoundaryStats {
     const p = this.perRequest.percentiles(PERCENTS);
-    const micro = (value: number) => BigInt(value).toString();
+    // Exact percentiles are integers already; a bucket midpoint is rounded to the nearest µJ.
+    const micro = (value: number) => BigInt(Math.round(value)).toString();
+    const exact = [this.perRequest, this.perInputToken.ratios, this.perOutputToken.ratios].every(
+      (d) => d.exact,
+    );
     return {
       boundary: this.boundary,
       requests: this.requests,
+      percentiles: exact ? 'exact' : 'approximate',
       energyMicroJoules: this.energyMicroJoules.toString(),
       perRequest:
         p === null
@@ -110,8 +126,13 @@ class StatsAccumulator {
   estimated = 0;
   readonly outcomes = new Map<string, number>();
   readonly tokens = { input: 0n, cached: 0n, output: 0n, withInput: 0, withCached: 0, withOutput: 0 };
-  readonly active = new BoundaryAccumulator('active');
-  readonly comprehensive = new BoundaryAccumulator('comprehensive');
+  readonly active: BoundaryAccumulator;
+  readonly comprehensive: BoundaryAccumulator;
+
+  constructor(exactLimit: number) {
+    this.active = new BoundaryAccumulator('active', exactLimit);
+    this.comprehensive = new BoundaryAccumulator('comprehensive', exactLimit);
+  }
 
   add(record: ReportRecord): void {
     this.requests += 1;
@@ -153,7 +174,14 @@ class StatsAccumulator {
 /** Statistics per (model, engine) and over all of them. */
 export class ReportAggregator {
   readonly #groups = new Map<string, { model: string | null; engineId: string; stats: StatsAccumulator }>();
-  readonly #totals = new StatsAccumulator();
+  readonly #totals: StatsAccumulator;
+  readonly #exactLimit: number;
+
+  /** `exactLimit`: values per distribution kept exactly before bucketing (see {@link Distribution}). */
+  constructor(options: { readonly exactLimit?: number } = {}) {
+    this.#exactLimit = options.exactLimit ?? DEFAULT_EXACT_LIMIT;
+    this.#totals = new StatsAccumulator(this.#exactLimit);
+  }
 
   get requests(): number {
     return this.#totals.requests;
@@ -163,7 +191,11 @@ export class ReportAggregator {
     const key = JSON.stringify([record.model, record.engineId]);
     let group = this.#groups.get(key);
     if (group === undefined) {
-      group = { model: record.model, engineId: record.engineId, stats: new StatsAccumulator() };
+      group = {
+        model: record.model,
+        engineId: record.engineId,
+        stats: new StatsAccumulator(this.#exactLimit),
+      };
       this.#groups.set(key, group);
     }
     group.stats.add(record);

@@ -128,7 +128,16 @@ function boundaryTable(b: BoundaryStats, requests: number): string[] {
       : [impactText('CO2e (market-based, operator-supplied)', b.co2eMarketMicrograms, massText, b.requests)]),
     impactText('water', b.waterMicroliters, volumeText, b.requests),
   ];
-  return [`  ${BOUNDARY_TITLE[b.boundary]}${coverage}`, table(rows, '    '), `    ${impacts.join(' · ')}`];
+  const approximate =
+    b.percentiles === 'approximate'
+      ? ['    p50/p90/p99 are approximate (within 0.5 %): over a million values were bucketed']
+      : [];
+  return [
+    `  ${BOUNDARY_TITLE[b.boundary]}${coverage}`,
+    table(rows, '    '),
+    ...approximate,
+    `    ${impacts.join(' · ')}`,
+  ];
 }
 
 function tokenRow(label: string, t: PerTokenStats): string[] {

@@ -41,6 +41,11 @@ export interface BoundaryStats {
   readonly boundary: 'active' | 'comprehensive';
   /** Requests whose records carry this boundary (all of them for `active`). */
   readonly requests: number;
+  /**
+   * `exact`: every percentile below is a value that occurred; `approximate`: a distribution held
+   * more than a million values and was bucketed, each percentile within 0.5 % (docs/REPORT.md).
+   */
+  readonly percentiles: 'exact' | 'approximate';
   readonly energyMicroJoules: string;
   /** Per-request energy: the floor of the mean, and nearest-rank percentiles; null for no requests. */
   readonly perRequest: {
