@@ -9,6 +9,7 @@ import {
   startSimulatedDaemon,
   waitForStderr,
 } from '../helpers/cli.js';
+import { FakeUpstream } from '../helpers/fake-upstream.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import {
   jsonBody,
@@ -129,5 +130,92 @@ describe.skipIf(skip !== undefined)('OTLP spans → attribution → ledger → r
       });
       expect(BigInt(report.record.activeEnergyMicroJoules)).toBeGreaterThan(0n);
     }
+  });
+
+  it('joins a vLLM span to the request the daemon proxied: one record, source proxy', async () => {
+    const { dir, cleanup } = await makeTmpDir();
+    cleanups.push(cleanup);
+    const completion = JSON.stringify({
+      id: 'chatcmpl-x',
+      object: 'chat.completion',
+      created: 1764000000,
+      model: 'gpt-4o',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 14, completion_tokens: 30, total_tokens: 44 },
+    });
+    const upstream = await FakeUpstream.start(() => ({
+      headers: [['content-type', 'application/json']],
+      body: Buffer.from(completion),
+    }));
+    cleanups.push(() => upstream.close());
+    const config = join(dir, 'config.yaml');
+    await writeFile(config, 'spans:\n  enabled: true\n  listen: 127.0.0.1:0\n  lagMs: 5000\n');
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, [
+      '--config',
+      config,
+      '--proxy',
+      '--proxy-listen',
+      `127.0.0.1:${port}`,
+      '--upstream',
+      upstream.url,
+    ]);
+    const log = await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
+    const url = (/"code":"SPANS_LISTENING","url":"([^"]+)\/v1\/traces"/.exec(log)?.[1] ?? '') as string;
+    await sleep(500);
+    const t0 = BigInt(Date.now()) * MS;
+    const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    const requestId = response.headers.get('x-wattledger-request-id') as string;
+    const sent = upstream.last.headers;
+    expect(sent['x-request-id']).toBe(requestId);
+    const [, traceId, parentSpanId] = String(sent.traceparent).split('-');
+    const spans = makeSpans([
+      {
+        traceId: traceId as string,
+        parentSpanId: parentSpanId as string,
+        startUnixNanos: t0,
+        endUnixNanos: BigInt(Date.now()) * MS,
+        attributes: vllmAttributes({
+          id: `chatcmpl-${requestId}`,
+          prompt: 14,
+          completion: 30,
+          queueS: 0,
+          ttftS: 0.001,
+          e2eS: 0.01,
+        }),
+      },
+    ]);
+    expect((await postSpans(url, protobufBody(spans))).status).toBe(200);
+    await sleep(800);
+    daemon.kill('SIGTERM');
+    const result = await done;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+    const stats = JSON.parse(
+      result.stderr.split('\n').find((line) => line.includes('"SPANS_STATS"')) ?? '{}',
+    );
+    expect(stats).toMatchObject({ spans: 1, requests: 0, rejected: 0 });
+    expect(stats.joinedAfterEnd + stats.joinedEnriched + stats.joinedAfterRecord).toBe(1);
+
+    expect((await runCli(['verify', ledger, '--key', `${key}.pub`])).code).toBe(0);
+    const receipt = join(dir, 'r.json');
+    expect((await runCli(['receipt', requestId, '--ledger-dir', ledger, '--out', receipt])).code).toBe(0);
+    const checked = await runCli(['verify-receipt', receipt, '--key', `${key}.pub`, '--json']);
+    expect(JSON.parse(checked.stdout).record).toMatchObject({ requestId, source: 'proxy', traceId });
+    // No second record under vLLM's name for the same request.
+    const second = await runCli([
+      'receipt',
+      `chatcmpl-${requestId}`,
+      '--ledger-dir',
+      ledger,
+      '--out',
+      join(dir, 's.json'),
+    ]);
+    expect(second.code).not.toBe(0);
   });
 });
