@@ -100,9 +100,12 @@ function isTgi(attributes: ReadonlyMap<string, AttributeValue>): boolean {
 type Timing = Pick<SpanRequest, 'scheduledUnixNanos' | 'firstTokenUnixNanos'>;
 
 /**
- * Queue from `gen_ai.latency.time_in_queue`; first token from `time_to_first_token` (measured from
- * arrival), else scheduled + `time_in_model_prefill`, else end − `time_in_model_decode`. Each is
- * clamped into the span: scheduled ≤ first token ≤ end.
+ * vLLM measures `time_to_first_token` from arrival, `time_in_queue` from when the request was
+ * queued (after input processing) to when it was scheduled, and `time_in_model_prefill` from then
+ * to the first token. So: first token = arrival + time to first token; scheduled = first token −
+ * prefill when both are known (exact), else arrival + queue. Without a time to first token: first
+ * token = scheduled + prefill, else end − `time_in_model_decode`. Each is clamped into the span:
+ * arrival ≤ scheduled ≤ first token ≤ end.
  */
 function genAiTiming(span: OtlpSpan): Timing {
   const a = span.attributes;
@@ -116,12 +119,17 @@ function genAiTiming(span: OtlpSpan): Timing {
     },
     duration,
   );
-  const clamp = (t: bigint, low: bigint) => (t < low ? low : t > span.endUnixNanos ? span.endUnixNanos : t);
-  const scheduled = clamp(span.startUnixNanos + (lat.queue ?? 0n), span.startUnixNanos);
+  const arrival = span.startUnixNanos;
+  const end = span.endUnixNanos;
+  if (lat.ttft != null) {
+    const firstToken = between(arrival + lat.ttft, arrival, end);
+    const scheduled = lat.prefill == null ? arrival + (lat.queue ?? 0n) : firstToken - lat.prefill;
+    return { scheduledUnixNanos: between(scheduled, arrival, firstToken), firstTokenUnixNanos: firstToken };
+  }
+  const scheduled = between(arrival + (lat.queue ?? 0n), arrival, end);
   let firstToken: bigint | null = null;
-  if (lat.ttft != null) firstToken = clamp(span.startUnixNanos + lat.ttft, scheduled);
-  else if (lat.prefill != null) firstToken = clamp(scheduled + lat.prefill, scheduled);
-  else if (lat.decode != null) firstToken = clamp(span.endUnixNanos - lat.decode, scheduled);
+  if (lat.prefill != null) firstToken = between(scheduled + lat.prefill, scheduled, end);
+  else if (lat.decode != null) firstToken = between(end - lat.decode, scheduled, end);
   return { scheduledUnixNanos: scheduled, firstTokenUnixNanos: firstToken };
 }
 
@@ -139,14 +147,16 @@ function tgiTiming(span: OtlpSpan): Timing {
 /**
  * Input and output tokens (`gen_ai.usage.input_tokens` / `output_tokens`, or vLLM's
  * `prompt_tokens` / `completion_tokens`), cached input from `gen_ai.usage.cache_read.input_tokens`
- * (part of the input total, per the conventions). `null` unless both counts are valid.
+ * (part of the input total, per the conventions) or the common `gen_ai.usage.cached_tokens`. `null`
+ * unless both counts are valid.
  */
 function usageOf(a: ReadonlyMap<string, AttributeValue>): RequestUsage | null {
   const input = tokens(a.get('gen_ai.usage.input_tokens')) ?? tokens(a.get('gen_ai.usage.prompt_tokens'));
   const output =
     tokens(a.get('gen_ai.usage.output_tokens')) ?? tokens(a.get('gen_ai.usage.completion_tokens'));
   if (input === null || output === null) return null;
-  const cached = tokens(a.get('gen_ai.usage.cache_read.input_tokens')) ?? 0;
+  const cached =
+    tokens(a.get('gen_ai.usage.cache_read.input_tokens')) ?? tokens(a.get('gen_ai.usage.cached_tokens')) ?? 0;
   return { inputTokens: input, cachedInputTokens: Math.min(cached, input), outputTokens: output };
 }
 
@@ -171,6 +181,12 @@ function operationOf(span: OtlpSpan, requestId: string | null): RequestOperation
   if (named !== null) return OPERATION_NAMES[named] ?? 'other';
   for (const [prefix, operation] of ID_PREFIXES) if (requestId?.startsWith(prefix)) return operation;
   return TGI_HANDLERS[span.name] ?? null;
+}
+
+/** `t` clamped into `[low, high]` (`low ≤ high`). */
+function between(t: bigint, low: bigint, high: bigint): bigint {
+  if (t < low) return low;
+  return t > high ? high : t;
 }
 
 function text(value: AttributeValue | undefined): string | null {

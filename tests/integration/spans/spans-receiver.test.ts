@@ -191,6 +191,40 @@ describe('OTLP/HTTP span intake', () => {
     expect(h.intake.stats()).toMatchObject({ requests: 1, duplicate: 1 });
   });
 
+  it('places the start at first token − prefill when vLLM reports both (its queue excludes input processing)', async () => {
+    const wall = h.clock.wallUnixNanos();
+    const spans = makeSpans([
+      {
+        startUnixNanos: wall - 3n * S,
+        endUnixNanos: wall - S,
+        attributes: {
+          ...vllmAttributes({
+            id: 'sched-1',
+            prompt: 100,
+            completion: 2,
+            queueS: 0.1,
+            ttftS: 0.5,
+            e2eS: 2,
+            prefillS: 0.2,
+            decodeS: 1.5,
+          }),
+          'gen_ai.usage.cached_tokens': 64,
+        },
+      },
+    ]);
+    await postSpans(h.server.url, protobufBody(spans));
+    const mono = h.clock.monoNanos();
+    expect(h.events.map((e) => [e.type, e.monoNanos])).toEqual([
+      ['start', mono - 2700n * MS],
+      ['progress', mono - 2500n * MS],
+      ['progress', mono - S],
+      ['end', mono - S],
+    ]);
+    expect(h.events.at(-1)).toMatchObject({
+      usage: { inputTokens: 100, cachedInputTokens: 64, outputTokens: 2 },
+    });
+  });
+
   it('reads latencies in nanoseconds when they cannot be seconds', async () => {
     const wall = h.clock.wallUnixNanos();
     const spans = makeSpans([
