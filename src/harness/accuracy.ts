@@ -1,3 +1,4 @@
+import type { IdleBaselineUse } from '../attribution/types.js';
 import type { MicroJoules, MonoNanos } from '../units.js';
 import { LoadClient, type LoadOutcome } from './load.js';
 import { type Pipeline, startPipeline } from './pipeline.js';
@@ -36,6 +37,8 @@ export interface AccuracyReport {
   /** Records the attributor itself marked `estimated`. */
   readonly estimatedRecords: number;
   readonly conservation: ConservationCheck;
+  /** The idle baseline the run ended with (its provenance says whether it was learned). */
+  readonly idleBaseline: IdleBaselineUse | null;
   /**
    * Measured − true energy over the metered window: the counter's mJ resolution with an energy
    * counter, the sensor's lag when the meter integrates an averaged power.
@@ -149,6 +152,7 @@ function compare(name: string, p: Pipeline, load: LoadOutcome): AccuracyReport {
     unmatched,
     estimatedRecords: p.collector.records.filter((record) => record.estimated).length,
     conservation,
+    idleBaseline: p.collector.lastIdleBaseline,
     measuredMinusTrueMicroJoules: conservation.measuredMicroJoules - trueWindow,
     requests,
   };

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { Attributor } from '../attribution/attributor.js';
+import { LearnedIdleBaseline } from '../attribution/idle-learner.js';
 import { Meter } from '../meter/meter.js';
 import { createMeasuringProxy, type MeasuringProxy } from '../proxy/proxy.js';
 import type { RequestEvent } from '../requests/types.js';
@@ -66,12 +67,30 @@ export async function startPipeline(scenario: Scenario, meterIntervalMs: number)
   return { clock, scheduler, node, meter, attributor, collector, proxyUrl, seen, close };
 }
 
-/** The attributor as the daemon would configure it: the node's GPU is the engine, same idle power. */
+/**
+ * The attributor as the daemon would configure it: the node's GPU is the engine, same idle power;
+ * or, where the scenario says so, a learned idle baseline starting from a configured guess.
+ */
 function createAttributor(scenario: Scenario, node: SimulatedNode, collector: AttributionCollector) {
+  const learned = scenario.learnedIdle;
+  const configured = new Map([
+    [node.deviceId, learned ? learned.configuredMilliWatts : scenario.node.idleMilliWatts],
+  ]);
+  const nanos = (ms: number) => BigInt(ms) * 1_000_000n;
   return new Attributor({
     engines: [{ engineId: ENGINE_ID, deviceIds: [node.deviceId], models: node.models }],
     hostDeviceIds: [],
-    idlePowerMilliWatts: new Map([[node.deviceId, scenario.node.idleMilliWatts]]),
+    idlePowerMilliWatts: configured,
+    ...(learned
+      ? {
+          idleBaseline: new LearnedIdleBaseline({
+            configured,
+            settleNanos: nanos(learned.settleMs),
+            windowNanos: nanos(learned.windowMs),
+            minIdleNanos: nanos(learned.minMs),
+          }),
+        }
+      : {}),
     prefillWeight: scenario.prefillWeight,
     decodeWeight: scenario.decodeWeight,
     onAllocation: collector.onAllocation,

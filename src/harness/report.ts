@@ -1,5 +1,5 @@
 import { sumBigints } from '../attribution/allocate.js';
-import type { IntervalAllocation, RequestEnergyRecord } from '../attribution/types.js';
+import type { IdleBaselineUse, IntervalAllocation, RequestEnergyRecord } from '../attribution/types.js';
 import type { MicroJoules, MonoNanos } from '../units.js';
 
 /**
@@ -42,6 +42,8 @@ export class AttributionCollector {
   private idle = 0n;
   private unattributed = 0n;
   private idleShared = 0n;
+  /** The idle baseline of the last allocation (which the run ended with). */
+  lastIdleBaseline: IdleBaselineUse | null = null;
   private first: MonoNanos | null = null;
   private last: MonoNanos | null = null;
 
@@ -51,6 +53,7 @@ export class AttributionCollector {
     this.idle += allocation.idleMicroJoules;
     this.unattributed += allocation.unattributedMicroJoules;
     this.idleShared += allocation.idleSharedMicroJoules;
+    this.lastIdleBaseline = allocation.idleBaseline;
     this.first ??= allocation.intervalStartMonoNanos;
     this.last = allocation.intervalEndMonoNanos;
   };

@@ -16,7 +16,8 @@ export type ScenarioName =
   | 'mismatched-costs'
   | 'mixed-models'
   | 'no-usage-streaming'
-  | 'power-average-1s';
+  | 'power-average-1s'
+  | 'low-load-learned-idle';
 
 /** A simulated node, the attributor's weights, and a load. */
 export interface Scenario {
@@ -30,6 +31,16 @@ export interface Scenario {
   readonly arrivals: (durationMs: number, seed: number) => Arrival[];
   /** The goal on the mean per-request error, where the scenario has one. */
   readonly goalMeanErrorPercent?: number;
+  /**
+   * The attributor's idle baseline: absent, the node's true idle power, configured; else a learned
+   * one (`LearnedIdleBaseline`) that falls back to `configuredMilliWatts` until it has learned.
+   */
+  readonly learnedIdle?: {
+    readonly configuredMilliWatts: number;
+    readonly settleMs: number;
+    readonly windowMs: number;
+    readonly minMs: number;
+  };
 }
 
 /** An 8B-class model whose costs follow the attributor's default a:b = 1:4 (20 and 80 mJ/token). */
@@ -111,6 +122,16 @@ export const SCENARIOS: readonly Scenario[] = [
     prefillWeight: 1,
     decodeWeight: 4,
     arrivals: (ms, seed) => steady(ms, seed, 100, ['sim-8b']),
+  },
+  {
+    name: 'low-load-learned-idle',
+    description:
+      'one request every 8 s; the attributor learns the idle power (configured 60 W is wrong, true 100 W)',
+    node: BASE_NODE,
+    prefillWeight: 1,
+    decodeWeight: 4,
+    arrivals: (ms, seed) => steady(ms, seed, 8_000, ['sim-8b']),
+    learnedIdle: { configuredMilliWatts: 60_000, settleMs: 1_000, windowMs: 30_000, minMs: 5_000 },
   },
 ];
 

@@ -42,4 +42,18 @@ describe('accuracy harness', () => {
     expect(report.conservation.residualMicroJoules).toBe(0n);
     expect(report.conservation.idleResidualMicroJoules).toBe(0n);
   });
+
+  it('low load: learns the true idle power from the gaps; much idle stays unshared; still exact', async () => {
+    const report = await runScenario(scenario('low-load-learned-idle'), { durationMs: 40_000 });
+    expect(report.load.failed).toBe(0);
+    expect(report.errors.requests).toBe(report.load.sent);
+    // The node idles at 100 W by construction; the configured guess was 60 W.
+    expect(report.idleBaseline?.source).toBe('learned');
+    expect(Math.abs((report.idleBaseline?.powerMilliWatts ?? 0) - 100_000)).toBeLessThanOrEqual(20);
+    const c = report.conservation;
+    expect(c.exact).toBe(true);
+    expect(c.recordsIdleShareMicroJoules + c.idleUnsharedMicroJoules).toBe(c.idleMicroJoules);
+    // At one request every 8 s, most idle energy falls between requests: no request shares it.
+    expect(c.idleUnsharedMicroJoules).toBeGreaterThan(c.recordsIdleShareMicroJoules);
+  });
 });
