@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Ed25519Verify } from '../attest/ed25519.js';
 import { rfc3339 } from '../clock.js';
 import { CHECKPOINT_DIR } from '../ledger/checkpoint-writer.js';
+import { ledgerIoError } from '../ledger/errors.js';
 import type { ReadProgress } from '../ledger/reader.js';
 import { type Finding, finding } from '../verify/findings.js';
 import type { VerifierKey } from '../verify/keyring.js';
@@ -120,14 +121,20 @@ async function requireDirectory(dir: string): Promise<void> {
 /** The ledger's checkpoint notes, oldest first (all of them: each is checked when the log reaches its size). */
 async function checkpointNotes(dir: string): Promise<{ path: string; text: string }[]> {
   const folder = join(dir, CHECKPOINT_DIR);
-  const names = await readdir(folder).catch(() => [] as string[]);
-  const notes = names.filter((name) => name.endsWith('.note')).sort();
-  return Promise.all(
-    notes.map(async (name) => ({
-      path: join(folder, name),
-      text: await readFile(join(folder, name), 'utf8'),
-    })),
-  );
+  const names = await readdir(folder).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+    throw ledgerIoError('list checkpoints in', folder, error);
+  });
+  const notes: { path: string; text: string }[] = [];
+  // One at a time: a month of checkpoints is tens of thousands of small files.
+  for (const name of names.filter((n) => n.endsWith('.note')).sort()) {
+    const path = join(folder, name);
+    const text = await readFile(path, 'utf8').catch((error: unknown) => {
+      throw ledgerIoError('read checkpoint', path, error);
+    });
+    notes.push({ path, text });
+  }
+  return notes;
 }
 
 function verification(

@@ -83,7 +83,7 @@ function statsBlock(title: string, stats: Stats): string[] {
     .join(', ');
   const t = stats.tokens;
   const lines = [
-    `${title}: ${countText(stats.requests)} requests (${outcomes}); ${percentText(stats.estimatedShare)} estimated`,
+    `${title}: ${countText(stats.requests)} request${stats.requests === 1 ? '' : 's'} (${outcomes}); ${percentText(stats.estimatedShare)} estimated`,
     `  tokens: input ${countText(BigInt(t.inputTokens))} (cached ${countText(BigInt(t.cachedInputTokens))}), output ${countText(BigInt(t.outputTokens))}${tokenGaps(stats)}`,
     ...boundaryTable(stats.active, stats.requests),
   ];
