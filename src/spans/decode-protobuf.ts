@@ -2,30 +2,38 @@ import { SpanIntakeError } from './errors.js';
 import { type AttributeValue, idHex, int64Value, type OtlpSpan } from './model.js';
 import { EXPORT_REQUEST } from './proto.js';
 
-/** The decoded message, as protobufjs's `toObject` gives it (longs as decimal strings). */
-interface KeyValueObject {
-  key?: string;
-  value?: {
-    stringValue?: string;
-    boolValue?: boolean;
-    intValue?: string;
-    doubleValue?: number;
-  };
+/**
+ * The decoded message as protobufjs gives it: unset fields read as their defaults (from the
+ * prototype), 64-bit integers as `Long` (exact through `toString`), bytes as `Uint8Array`, and the
+ * oneof of `AnyValue` as the virtual property `value` naming the field that is set. Read directly,
+ * without `toObject`, which would copy every message once more.
+ */
+type Int64 = { toString(): string } | number;
+interface AnyValueMessage {
+  value?: 'stringValue' | 'boolValue' | 'intValue' | 'doubleValue' | string;
+  stringValue: string;
+  boolValue: boolean;
+  intValue: Int64;
+  doubleValue: number;
 }
-interface SpanObject {
-  traceId?: Uint8Array;
-  spanId?: Uint8Array;
-  name?: string;
-  kind?: number;
-  startTimeUnixNano?: string;
-  endTimeUnixNano?: string;
-  attributes?: KeyValueObject[];
-  status?: { code?: number };
+interface KeyValueMessage {
+  key: string;
+  value: AnyValueMessage | null;
 }
-interface RequestObject {
-  resourceSpans?: {
-    resource?: { attributes?: KeyValueObject[] };
-    scopeSpans?: { spans?: SpanObject[] }[];
+interface SpanMessage {
+  traceId: Uint8Array;
+  spanId: Uint8Array;
+  name: string;
+  kind: number;
+  startTimeUnixNano: Int64;
+  endTimeUnixNano: Int64;
+  attributes: KeyValueMessage[];
+  status: { code: number } | null;
+}
+interface RequestMessage {
+  resourceSpans: {
+    resource: { attributes: KeyValueMessage[] } | null;
+    scopeSpans: { spans: SpanMessage[] }[];
   }[];
 }
 
@@ -34,21 +42,18 @@ interface RequestObject {
  * one, and `SPANS_TOO_MANY` past `maxSpans` (counted before anything is mapped).
  */
 export function decodeProtobufExport(body: Uint8Array, maxSpans: number): OtlpSpan[] {
-  let object: RequestObject;
+  let object: RequestMessage;
   try {
-    const message = EXPORT_REQUEST.decode(body);
-    object = EXPORT_REQUEST.toObject(message, { longs: String }) as RequestObject;
+    object = EXPORT_REQUEST.decode(body) as unknown as RequestMessage;
   } catch (error) {
     throw new SpanIntakeError(
       'SPANS_MALFORMED',
       `the body is not a protobuf ExportTraceServiceRequest (${error instanceof Error ? error.message : String(error)})`,
     );
   }
-  const groups = object.resourceSpans ?? [];
-  const total = groups.reduce(
-    (n, group) => n + (group.scopeSpans ?? []).reduce((m, scope) => m + (scope.spans?.length ?? 0), 0),
-    0,
-  );
+  const groups = object.resourceSpans;
+  let total = 0;
+  for (const group of groups) for (const scope of group.scopeSpans) total += scope.spans.length;
   if (total > maxSpans)
     throw new SpanIntakeError(
       'SPANS_TOO_MANY',
@@ -56,41 +61,46 @@ export function decodeProtobufExport(body: Uint8Array, maxSpans: number): OtlpSp
     );
   const spans: OtlpSpan[] = [];
   for (const group of groups) {
-    const resource = attributeMap(group.resource?.attributes);
-    for (const scope of group.scopeSpans ?? [])
-      for (const span of scope.spans ?? []) spans.push(toSpan(span, resource));
+    const resource = attributeMap(group.resource?.attributes ?? []);
+    for (const scope of group.scopeSpans) for (const span of scope.spans) spans.push(toSpan(span, resource));
   }
   return spans;
 }
 
-function toSpan(span: SpanObject, resource: ReadonlyMap<string, AttributeValue>): OtlpSpan {
+function toSpan(span: SpanMessage, resource: ReadonlyMap<string, AttributeValue>): OtlpSpan {
   return {
     traceId: idHex(span.traceId, 16),
     spanId: idHex(span.spanId, 8),
-    name: span.name ?? '',
-    kind: span.kind ?? 0,
-    startUnixNanos: BigInt(span.startTimeUnixNano ?? '0'),
-    endUnixNanos: BigInt(span.endTimeUnixNano ?? '0'),
+    name: span.name,
+    kind: span.kind,
+    startUnixNanos: BigInt(span.startTimeUnixNano.toString()),
+    endUnixNanos: BigInt(span.endTimeUnixNano.toString()),
     attributes: attributeMap(span.attributes),
     resource,
     statusCode: span.status?.code ?? 0,
   };
 }
 
-function attributeMap(list: KeyValueObject[] | undefined): Map<string, AttributeValue> {
+function attributeMap(list: readonly KeyValueMessage[]): Map<string, AttributeValue> {
   const map = new Map<string, AttributeValue>();
-  for (const { key, value } of list ?? []) {
-    if (key === undefined || key === '') continue;
+  for (const { key, value } of list) {
+    if (key === '') continue;
     map.set(key, scalar(value));
   }
   return map;
 }
 
-function scalar(value: KeyValueObject['value']): AttributeValue {
-  if (value === undefined) return null;
-  if (value.stringValue !== undefined) return value.stringValue;
-  if (value.boolValue !== undefined) return value.boolValue;
-  if (value.intValue !== undefined) return int64Value(BigInt(value.intValue));
-  if (value.doubleValue !== undefined) return value.doubleValue;
-  return null;
+function scalar(value: AnyValueMessage | null): AttributeValue {
+  switch (value?.value) {
+    case 'stringValue':
+      return value.stringValue;
+    case 'boolValue':
+      return value.boolValue;
+    case 'intValue':
+      return int64Value(BigInt(value.intValue.toString()));
+    case 'doubleValue':
+      return value.doubleValue;
+    default:
+      return null;
+  }
 }
