@@ -5,7 +5,7 @@ import { type AttributeValue, int64Value, type OtlpSpan } from './model.js';
 /**
  * OTLP/JSON (the proto3 JSON mapping with the OTLP exceptions): lowerCamelCase keys, trace and
  * span ids as hex, int64 as decimal strings (numbers accepted too), enums as integers (names
- * accepted too). Unknown fields are ignored, as OTLP receivers must; a field of the wrong type
+ * accepted too), `null` for a field's default. Unknown fields are ignored, as OTLP receivers must; a field of the wrong type
  * makes the whole body malformed (400), with the first problems and their paths in the message.
  */
 
@@ -63,8 +63,9 @@ const MESSAGE_PROBLEMS = 5;
  */
 export function decodeJsonExport(body: Uint8Array, maxSpans: number): OtlpSpan[] {
   let parsed: unknown;
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
   try {
-    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     throw new SpanIntakeError('SPANS_MALFORMED', 'the body is not valid JSON');
   }
@@ -74,7 +75,11 @@ export function decodeJsonExport(body: Uint8Array, maxSpans: number): OtlpSpan[]
       'SPANS_TOO_MANY',
       `${total} spans in one export; at most ${maxSpans} are taken`,
     );
-  const result = exportRequest.safeParse(parsed);
+  let result = exportRequest.safeParse(parsed);
+  // proto3 JSON allows `null` for any field, meaning its default. Rare: only then parse again
+  // without the nulls (a reviver on every parse would slow the common case).
+  if (!result.success && text.includes('null'))
+    result = exportRequest.safeParse(JSON.parse(text, (_key, value) => (value === null ? undefined : value)));
   if (!result.success) {
     const problems = result.error.issues.map(
       (issue) => `${issue.path.map(String).join('.') || '(body)'}: ${issue.message}`,

@@ -144,6 +144,20 @@ describe('OTLP/JSON decoding', () => {
     const [bad] = decodeJsonExport(body({ traceId: 'xyz', spanId: '0000000000000000' }), 10);
     expect(bad).toMatchObject({ traceId: '', spanId: '' });
   });
+  it('takes null as a field’s default, as proto3 JSON allows', () => {
+    const spans = decodeJsonExport(
+      encode({
+        resourceSpans: [
+          { resource: null, scopeSpans: [{ spans: [{ name: 'x', attributes: null, status: null }] }] },
+        ],
+      }),
+      10,
+    );
+    expect(spans).toHaveLength(1);
+    expect(spans[0]).toMatchObject({ name: 'x', kind: 0, statusCode: 0, startUnixNanos: 0n });
+    expect(decodeJsonExport(encode({ resourceSpans: null }), 10)).toEqual([]);
+  });
+
   it('refuses wrong types with their paths, and too many spans before validating them', () => {
     expect(() => decodeJsonExport(body({ kind: 'SERVER' }), 10)).toThrow(/spans\.0\.kind/);
     expect(() => decodeJsonExport(encode([1, 2]), 10)).toThrow(/SPANS|not an OTLP/);
