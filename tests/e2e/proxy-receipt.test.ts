@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -85,5 +86,60 @@ describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receip
     expect(BigInt(r.comprehensive.itEnergyMicroJoules)).toBe(
       BigInt(r.activeEnergyMicroJoules) + BigInt(r.idleShareMicroJoules) + BigInt(r.hostEnergyMicroJoules),
     );
+  });
+
+  it('with proxy.inlineEnergy, the stream ends with the energy its signed record carries', async () => {
+    const { dir, cleanup } = await makeTmpDir();
+    cleanups.push(cleanup);
+    const recorded = loadFixture('openai-gpt4o-chat-stream-include-usage.sse');
+    const upstream = await FakeUpstream.start(() => ({ ...recorded, split: 64, delayMs: 10 }));
+    cleanups.push(() => upstream.close());
+    const config = join(dir, 'config.json');
+    await writeFile(config, JSON.stringify({ proxy: { inlineEnergy: true, inlineEnergyMaxWaitMs: 5000 } }));
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, [
+      '--config',
+      config,
+      '--proxy',
+      '--proxy-listen',
+      `127.0.0.1:${port}`,
+      '--upstream',
+      upstream.url,
+    ]);
+    await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
+    const client = new OpenAI({ apiKey: 'test', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+    const { data: stream, response } = await client.chat.completions
+      .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true })
+      .withResponse();
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    const id = response.headers.get('x-wattledger-request-id') as string;
+    const inline = (chunks.at(-1) as unknown as { wattledger: Record<string, unknown> }).wattledger;
+    expect(inline).toMatchObject({ status: 'final', requestId: id, receipt: `/v1/receipts/${id}` });
+    expect(chunks.at(-1)?.choices).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 800)); // the record's batch is sealed
+    daemon.kill('SIGTERM');
+    const result = await done;
+    expect(result.code, result.stderr.slice(-2000)).toBe(0);
+
+    const receiptFile = join(dir, 'receipt.json');
+    const cut = await runCli(['receipt', id, '--ledger-dir', ledger, '--out', receiptFile]);
+    expect(cut.code, cut.stderr).toBe(0);
+    const checked = await runCli(['verify-receipt', receiptFile, '--key', `${key}.pub`, '--json']);
+    expect(checked.code, checked.stdout).toBe(0);
+    const record = JSON.parse(checked.stdout).record;
+    // The inline figures are the signed record's.
+    expect(inline.estimated).toBe(record.estimated);
+    expect(inline.energy).toEqual({
+      active: {
+        microJoules: record.activeEnergyMicroJoules,
+        joules: Number(record.activeEnergyMicroJoules) / 1e6,
+      },
+      comprehensive: {
+        microJoules: record.comprehensive.facilityEnergyMicroJoules,
+        joules: Number(record.comprehensive.facilityEnergyMicroJoules) / 1e6,
+        pueMilli: record.comprehensive.pueMilli,
+      },
+    });
   });
 });
