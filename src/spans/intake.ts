@@ -1,12 +1,12 @@
 import type { TrackedRequest } from '../attribution/types.js';
 import type { Clock } from '../clock.js';
 import { EVENT_ID_PATTERN } from '../events/schemas.js';
-import { FUTURE_TOLERANCE_NANOS, MAX_EVENT_AGE_NANOS } from '../events/time.js';
 import type { RequestEvent, RequestEventSink } from '../requests/types.js';
-import type { MonoNanos } from '../units.js';
 import type { SpanJoinIndex } from './join.js';
 import { type EngineResolver, mapSpan, type SpanRequest } from './map.js';
 import type { OtlpSpan } from './model.js';
+import { type Anchor, clampWall, toMono, windowProblem } from './span-time.js';
+import { progressEvents } from './timeline.js';
 
 /**
  * Applies decoded spans: each gen_ai server span becomes a request (start, first token, decode
@@ -22,8 +22,6 @@ import type { OtlpSpan } from './model.js';
  *   changes (the attributor takes no new timings after an end); counted, never a second request.
  */
 
-/** Most progress events placed over a decode window (plus the first token). */
-export const DECODE_POINTS = 16;
 /** Spans remembered by trace and span id, so that a re-sent export changes nothing. */
 const SEEN_CAPACITY = 50_000;
 const REQUEST_ID = new RegExp(EVENT_ID_PATTERN);
@@ -201,64 +199,9 @@ export class SpanIntake {
   }
 }
 
-interface Anchor {
-  readonly mono: MonoNanos;
-  readonly wall: bigint;
-}
-
-/** The event API's conversion: `mono = m − (w − t)`, a time ahead of now taken as now. */
-function toMono(anchor: Anchor, unixNanos: bigint): MonoNanos {
-  return anchor.mono - (anchor.wall - clampWall(anchor, unixNanos));
-}
-
-function clampWall(anchor: Anchor, unixNanos: bigint): bigint {
-  return unixNanos > anchor.wall ? anchor.wall : unixNanos;
-}
-
-/** The event API's window: the end at most 1 s ahead and at most 10 minutes old. */
-function windowProblem(request: SpanRequest, wall: bigint): string | null {
-  if (request.endUnixNanos > wall + FUTURE_TOLERANCE_NANOS)
-    return 'ends in the future (more than 1 s ahead of the daemon clock)';
-  if (request.endUnixNanos < wall - MAX_EVENT_AGE_NANOS)
-    return 'ended more than 10 minutes ago; too late to attribute';
-  return null;
-}
-
 /** `gen_ai.request.id` when it is a valid record id, else `otlp-<trace id>-<span id>`. */
 function recordId(request: SpanRequest): string {
   const id = request.serverRequestId;
   if (id !== null && REQUEST_ID.test(id)) return id;
   return `otlp-${request.traceId || '0'.repeat(32)}-${request.spanId || '0'.repeat(16)}`;
-}
-
-/**
- * The first token (1 token at the first-token time), then up to {@link DECODE_POINTS} evenly spaced
- * cumulative counts reaching the output count at the end: the attributor places decode tokens at
- * progress events, so this spreads them over the decode window. None without a first-token time or
- * an output count above 0. Counts are the server's own, so not estimated.
- */
-function progressEvents(
-  requestId: string,
-  request: SpanRequest,
-  mono: (t: bigint) => MonoNanos,
-): Extract<RequestEvent, { type: 'progress' }>[] {
-  const first = request.firstTokenUnixNanos;
-  const total = request.usage?.outputTokens ?? 0;
-  if (first === null || total < 1) return [];
-  const from = mono(first);
-  const to = mono(request.endUnixNanos);
-  const events = [
-    { type: 'progress' as const, requestId, monoNanos: from, outputTokens: 1, estimated: false },
-  ];
-  const steps = Math.min(total - 1, DECODE_POINTS);
-  for (let k = 1; k <= steps; k += 1) {
-    events.push({
-      type: 'progress',
-      requestId,
-      monoNanos: from + ((to - from) * BigInt(k)) / BigInt(steps),
-      outputTokens: 1 + Math.floor(((total - 1) * k) / steps),
-      estimated: false,
-    });
-  }
-  return events;
 }
