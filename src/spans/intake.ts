@@ -13,7 +13,7 @@ import { progressEvents } from './timeline.js';
  * progress, end) delivered to the same sink as the event API's, unless it joins a request
  * reported another way. See docs/SPANS.md for the rules; in short:
  *
- * - **New** (no join): start at arrival + queue time, a progress event at the first token and
+ * - **New** (no join): start when scheduled (after queueing), a progress event at the first token and
  *   evenly spaced progress events up to the output count over the decode window, end with the
  *   usage. Source `otlp`, id = `gen_ai.request.id` (or `otlp-<trace>-<span>`).
  * - **Joined, request open**: when it has no progress yet, the span's first token and decode
