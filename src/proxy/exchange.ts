@@ -318,6 +318,13 @@ export class MeasuredExchange {
   /** The upstream connection broke after the headers: the client must see a broken response too. */
   private failMidStream(): void {
     if (this.ended) return;
+    if (this.heldBody !== undefined && !this.res.headersSent) {
+      // A JSON body held for inline energy: nothing was sent yet, so the client gets a clean 502.
+      this.heldBody = undefined;
+      sendProxyError(this.res, new Error('the connection closed mid-response'), this.ourHeaders());
+      this.finish('error', undefined);
+      return;
+    }
     const held = this.sseTap?.release();
     this.finish('error', this.sseTap?.usage);
     if (held !== undefined && held.length > 0) this.res.write(held, () => this.res.destroy());

@@ -361,6 +361,45 @@ describe('proxy.inlineEnergy: every recording, and the records that do not come'
     }
   });
 
+  it('an upstream that breaks mid-body: a clean 502 for a held JSON body, a broken stream for SSE', async () => {
+    const completion = Buffer.from(JSON.stringify({ id: 'x', choices: [], pad: 'p'.repeat(4000) }));
+    next = () => ({
+      headers: [['content-type', 'application/json']],
+      body: completion,
+      split: 1000,
+      failAfterBytes: 2000,
+      fail: 'reset',
+    });
+    const json = await postJson(`${rig.url}/v1/chat/completions`, { model: 'gpt-4o', messages: MESSAGES });
+    expect(json.status).toBe(502);
+    expect(json.headers.get('x-wattledger-request-id')).not.toBeNull();
+    expect(JSON.parse(json.bytes.toString()).error.code).toBe('upstream_connection_failed');
+
+    // Cut short but ended cleanly: not a JSON object any more, so relayed as it came.
+    next = () => ({
+      headers: [['content-type', 'application/json']],
+      body: completion,
+      failAfterBytes: 2000,
+      fail: 'truncate',
+    });
+    const cut = await postJson(`${rig.url}/v1/chat/completions`, { model: 'gpt-4o', messages: MESSAGES });
+    expect(cut.bytes.equals(completion.subarray(0, 2000))).toBe(true);
+
+    next = () => ({ ...replay(OPENAI), split: 500, failAfterBytes: 2_000, fail: 'reset' });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: MESSAGES,
+      stream: true,
+    });
+    const chunks: unknown[] = [];
+    await expect(
+      (async () => {
+        for await (const chunk of stream) chunks.push(chunk);
+      })(),
+    ).rejects.toThrow();
+    expect(chunks.some((chunk) => JSON.stringify(chunk).includes('wattledger'))).toBe(false);
+  });
+
   it('a client that leaves while the proxy waits breaks nothing', async () => {
     const stalled = await startRig(fake, { inlineEnergy: true, inlineEnergyMaxWaitMs: 300 });
     stalled.ticking = false;
