@@ -106,6 +106,16 @@ describe('childTraceContext (W3C traceparent)', () => {
     const zeroThenOnes = (n: number) => Buffer.alloc(n, calls++ === 0 ? 0 : 1);
     expect(childTraceContext(undefined, zeroThenOnes).traceId).toBe('01'.repeat(16));
   });
+
+  it('draws fresh random ids by default, across refills of its random pool', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const { traceId, traceparent } = childTraceContext(undefined);
+      expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      seen.add(traceId).add(traceparent.slice(36, 52));
+    }
+    expect(seen.size).toBe(4000); // 2000 × 24 random bytes: many 4 KiB pools, no id repeated
+  });
 });
 
 describe('forwardHeaders', () => {
