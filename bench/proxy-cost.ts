@@ -12,19 +12,20 @@ import type { LoadResult, LoadSpec, LoadWindow } from './lib/stream-load.js';
 
 /**
  * The `proxy` group: what wattledger's measuring proxy costs, side by side in one run with direct
- * access to the upstream and with nginx as a plain reverse proxy (`proxy_buffering off`, HTTP/1.1
+ * access to the upstream, with a plain node:http pass-through (`node`: the floor of any Node proxy,
+ * no measurement) and with nginx as a plain reverse proxy (`proxy_buffering off`, HTTP/1.1
  * keep-alive upstream, one worker, no access log). Upstream, proxy (or nginx) and load generator
  * each run in their own process, pinned to their own cores when `taskset` and ≥ 2 CPUs allow
  * (the proxy gets a core to itself), so the proxy's CPU time read from /proc is its own. Scenarios
  * (closed loop, keep-alive): 1, 64 and 256 concurrent SSE streams of 64 chat chunks 5 ms apart,
- * interleaved direct/wattledger/nginx per concurrency; then 64 concurrent non-streamed requests.
+ * interleaved direct/wattledger/node/nginx per concurrency; then 64 concurrent non-streamed requests.
  * Then the attributor's event throughput, in process. Ignores `--seconds`; BENCH_PROXY_SECONDS
  * sets the measured time per streaming scenario (default 8), BENCH_PROXY_CPU_PROF=DIR runs the
  * proxy with `--cpu-prof` into DIR, BENCH_PROXY_PIN=0 disables pinning, NGINX=PATH picks nginx.
  */
 
 type Log = (line: string) => void;
-type TargetName = 'direct' | 'wattledger' | 'nginx';
+type TargetName = 'direct' | 'wattledger' | 'node' | 'nginx';
 
 const CONCURRENCY = [1, 64, 256] as const;
 /** Rounds per concurrency, each running every target once (order reversed every other round). */
@@ -95,19 +96,25 @@ export async function benchProxyCost(_seconds: number, log: Log): Promise<BenchR
       profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
     );
     children.push(proxy);
+    const passthrough = await Child.start('node-passthrough.js', [`http://127.0.0.1:${upstreamPort}`]);
+    children.push(passthrough);
     const load = await Child.start('stream-load.js', []);
     children.push(load);
     const nginxOrReason = await startNginx(upstreamPort);
     if (typeof nginxOrReason === 'string') log(`proxy: nginx column skipped: ${nginxOrReason}`);
     else nginx = nginxOrReason;
     if (cpus !== undefined) {
-      pin([proxy.pid, ...(nginx ? [nginx.masterPid, ...nginx.workerPids] : [])], cpus.target);
+      pin(
+        [proxy.pid, passthrough.pid, ...(nginx ? [nginx.masterPid, ...nginx.workerPids] : [])],
+        cpus.target,
+      );
       pin([upstream.pid], cpus.upstream);
       pin([load.pid], cpus.load);
     }
     const targets: Target[] = [
       { name: 'direct', url: `http://127.0.0.1:${upstreamPort}`, pids: [] },
       { name: 'wattledger', url: `http://127.0.0.1:${proxy.ready.port as number}`, pids: [proxy.pid] },
+      { name: 'node', url: `http://127.0.0.1:${passthrough.ready.port as number}`, pids: [passthrough.pid] },
       ...(nginx
         ? [{ name: 'nginx' as const, url: `http://127.0.0.1:${nginx.port}`, pids: nginx.workerPids }]
         : []),
@@ -296,11 +303,11 @@ function streamResults(cells: readonly Cell[], nginxSkipped: string | undefined)
     out.push({ scenario: scenario('direct'), metric: 'total p99', value: direct.totalMs.p99, unit: 'ms' });
     out.push({ scenario: scenario('direct'), metric: 'chunk p99', value: direct.chunkMs.p99, unit: 'ms' });
     const cpu: Partial<Record<TargetName, number>> = {};
-    for (const name of ['wattledger', 'nginx'] as const) {
+    for (const name of ['wattledger', 'node', 'nginx'] as const) {
       const r = find(name, concurrency);
       if (r === undefined) continue;
       cpu[name] = cpuMicrosPerEvent(r);
-      const gate = concurrency === 256;
+      const gate = concurrency === 256 && name !== 'node';
       const added = (metric: string, value: number, goal: boolean, note?: string): BenchResult => ({
         scenario: scenario(name),
         metric,
@@ -318,7 +325,9 @@ function streamResults(cells: readonly Cell[], nginxSkipped: string | undefined)
         note:
           name === 'wattledger'
             ? `CPU of the proxy process (all threads, /proc schedstat) per SSE event relayed, median of windows; ${nginxSkipped ? `nginx column skipped: ${nginxSkipped}` : 'compare nginx'}`
-            : 'CPU of the nginx worker (1 worker, access_log off) per SSE event relayed, median of windows',
+            : name === 'node'
+              ? 'CPU of a plain node:http pass-through (pipe both ways, no measurement) per SSE event: the floor of any Node proxy'
+              : 'CPU of the nginx worker (1 worker, access_log off) per SSE event relayed, median of windows',
       });
       const share = cpuShare(r);
       out.push({
@@ -353,6 +362,15 @@ function streamResults(cells: readonly Cell[], nginxSkipped: string | undefined)
         ),
       );
     }
+    if (cpu.wattledger !== undefined && cpu.node !== undefined) {
+      out.push({
+        scenario: `proxy-sse-c${concurrency}`,
+        metric: 'cpu/chunk wattledger÷node',
+        value: cpu.wattledger / cpu.node,
+        unit: '×',
+        note: 'the measuring proxy against a plain node:http pass-through: what measurement itself costs',
+      });
+    }
     if (cpu.wattledger !== undefined && cpu.nginx !== undefined) {
       const ratio = cpu.wattledger / cpu.nginx;
       out.push({
@@ -386,7 +404,7 @@ function jsonResults(cells: readonly Cell[]): BenchResult[] {
   });
   out.push({ scenario: scenario('direct'), metric: 'total p99', value: direct.totalMs.p99, unit: 'ms' });
   const cpu: Partial<Record<TargetName, number>> = {};
-  for (const name of ['wattledger', 'nginx'] as const) {
+  for (const name of ['wattledger', 'node', 'nginx'] as const) {
     const r = cells.find((c) => c.target === name)?.result;
     if (r === undefined) continue;
     cpu[name] = cpuMicrosPerResponse(r);
