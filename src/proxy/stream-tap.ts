@@ -15,7 +15,8 @@ export type ProgressListener = (outputTokens: number, estimated: boolean) => voi
  * the bytes of at most one incomplete event, and forwards everything else as it arrives.
  *
  * With `holdDone` (inline energy), the `data: [DONE]` event and everything after it are held too,
- * until {@link takeTail}: the proxy sends its own event before them.
+ * until {@link takeTail}: the proxy sends its own event before them. So is a usage chunk the client
+ * asked for (it comes after the last content chunk), so that it stays the stream's last chunk.
  *
  * Fail open: if observation throws (a parser limit, a bug), the error goes to `onError`, the held
  * bytes are returned unaltered and every later chunk is passed straight through.
@@ -145,8 +146,11 @@ export class SseTap {
       return;
     }
     const step: StreamStep = this.tracker.observe(event);
-    // After [DONE] nothing is cut: it all waits in the tail, which clients no longer read.
-    if (step.usageChunk && this.dropUsageChunk && this.doneAt < 0) this.drops.push([event.start, event.end]);
+    if (step.usageChunk && this.doneAt < 0) {
+      if (this.dropUsageChunk) this.drops.push([event.start, event.end]);
+      else if (this.holdDone) this.doneAt = event.start; // the client's own: keep it last
+    }
+    // After the held point nothing is cut: it all waits in the tail.
     if (step.progress !== undefined) this.onProgress(step.progress.outputTokens, step.progress.estimated);
   }
 

@@ -183,6 +183,22 @@ describe('proxy.inlineEnergy with the openai client', () => {
     expect(text.startsWith("I'm unable to provide")).toBe(true);
   });
 
+  it('keeps the usage chunk a client asked for last: the energy chunk comes just before it', async () => {
+    next = () => replay(OPENAI, { split: 64 });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: MESSAGES,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    expect(chunks).toHaveLength(34); // 32 content chunks, the energy chunk, the usage chunk
+    expect(chunks.at(-1)!.usage).toMatchObject({ prompt_tokens: 14, completion_tokens: 30 });
+    expect(chunks.at(-2)).toMatchObject({ choices: [], wattledger: { status: 'final' } });
+    expect(chunks.at(-2)!.usage).toBeUndefined();
+  });
+
   it('works with the chat stream helper (finalChatCompletion)', async () => {
     next = () => replay(OPENAI, { split: 64 });
     const runner = client.chat.completions.stream({ model: 'gpt-4o', messages: MESSAGES });
@@ -272,38 +288,47 @@ describe('proxy.inlineEnergy with the openai client', () => {
 });
 
 describe('proxy.inlineEnergy: every recording, and the records that do not come', () => {
-  it('replays every fixture: the upstream bytes, plus one energy event just before [DONE] or the end', async () => {
+  it('replays every fixture: the upstream bytes, plus one energy event before the usage chunk, [DONE] or the end', async () => {
     for (const fixture of FIXTURE_CASES) {
       const upstreamBody = loadFixture(fixture.file).body;
-      for (const split of ['whole', 'events', 7] as const) {
-        next = () => replay(fixture.file, { split: split === 'events' ? eventSplits(upstreamBody) : split });
-        const request =
-          fixture.operation === 'embedding'
-            ? { model: 'all-minilm:33m', input: ['x'] }
-            : fixture.operation === 'responses'
-              ? { model: 'gpt-5', input: 'x', stream: true }
-              : { model: 'gpt-4o', messages: MESSAGES, stream: true };
-        const response = await postJson(rig.url + fixture.path, request);
-        expect(response.status, fixture.file).toBe(200);
-        const id = response.headers.get('x-wattledger-request-id')!;
-        const expected = (
-          fixture.operation === 'chat' ? withoutUsageChunk(upstreamBody) : upstreamBody
-        ).toString();
-        const text = response.bytes.toString();
-        if (!fixture.stream) {
-          const { wattledger, ...rest } = JSON.parse(text);
-          expect(rest).toEqual(JSON.parse(expected));
-          expect(wattledger).toMatchObject({ status: 'final', requestId: id });
-          continue;
+      for (const askUsage of fixture.stream && fixture.operation === 'chat' ? [false, true] : [false]) {
+        for (const split of ['whole', 'events', 7] as const) {
+          next = () =>
+            replay(fixture.file, { split: split === 'events' ? eventSplits(upstreamBody) : split });
+          const request =
+            fixture.operation === 'embedding'
+              ? { model: 'all-minilm:33m', input: ['x'] }
+              : fixture.operation === 'responses'
+                ? { model: 'gpt-5', input: 'x', stream: true }
+                : {
+                    model: 'gpt-4o',
+                    messages: MESSAGES,
+                    stream: true,
+                    ...(askUsage ? { stream_options: { include_usage: true } } : {}),
+                  };
+          const response = await postJson(rig.url + fixture.path, request);
+          const where = `${fixture.file} split ${split}${askUsage ? ' include_usage' : ''}`;
+          expect(response.status, where).toBe(200);
+          const id = response.headers.get('x-wattledger-request-id')!;
+          const injected = fixture.operation === 'chat' && !askUsage;
+          const expected = (injected ? withoutUsageChunk(upstreamBody) : upstreamBody).toString();
+          const text = response.bytes.toString();
+          if (!fixture.stream) {
+            const { wattledger, ...rest } = JSON.parse(text);
+            expect(rest).toEqual(JSON.parse(expected));
+            expect(wattledger).toMatchObject({ status: 'final', requestId: id });
+            continue;
+          }
+          const { rest, energy } = takeEnergyEvent(text);
+          expect(rest, where).toBe(expected);
+          expect(energy!.wattledger).toMatchObject({ status: 'final', requestId: id });
+          // Where: after every content event, before the usage chunk the client asked for and [DONE].
+          const upstreamData = dataOf(expected);
+          const isUsageChunk = (d: string) => /^\{.*"choices":\s*\[\].*"usage":\s*\{/.test(d);
+          const firstHeld = upstreamData.findIndex((d) => d === '[DONE]' || isUsageChunk(d));
+          const at = dataOf(text).findIndex((d) => d.includes('"wattledger"'));
+          expect(at, where).toBe(firstHeld < 0 ? upstreamData.length : firstHeld);
         }
-        const { rest, energy } = takeEnergyEvent(text);
-        expect(rest, `${fixture.file} split ${split}`).toBe(expected);
-        expect(energy!.wattledger).toMatchObject({ status: 'final', requestId: id });
-        // Where: after every upstream event but [DONE], which stays last when the upstream sent it.
-        const data = dataOf(text);
-        const at = data.findIndex((d) => d.includes('"wattledger"'));
-        const hasDone = data.at(-1) === '[DONE]';
-        expect(at, fixture.file).toBe(hasDone ? data.length - 2 : data.length - 1);
       }
     }
   });

@@ -8,10 +8,13 @@ import { SseParser } from '../../../src/proxy/sse.js';
 import { SseTap } from '../../../src/proxy/stream-tap.js';
 import { chunksOf, FIXTURE_CASES, loadFixture } from '../../helpers/fake-upstream.js';
 
-/** The stream's bytes up to its `data: [DONE]` event and from it on, found by plain text search. */
+/**
+ * The stream's bytes before its include_usage chunk or `data: [DONE]` event, whichever comes first,
+ * and from there on, found by plain text search.
+ */
 function splitAtDone(body: Buffer): [Buffer, Buffer] {
   const text = body.toString('utf8');
-  const at = text.search(/(^|\n)data: ?\[DONE\]/);
+  const at = text.search(/(^|\n)data: ?(\[DONE\]|\{.*"choices":\s*\[\].*"usage":\s*\{)/);
   if (at < 0) return [body, Buffer.alloc(0)];
   const start = text[at] === '\n' ? at + 1 : at;
   const offset = Buffer.byteLength(text.slice(0, start));
@@ -21,7 +24,7 @@ function splitAtDone(body: Buffer): [Buffer, Buffer] {
 describe('SseTap holding [DONE] (inline energy)', () => {
   const streams = FIXTURE_CASES.filter((f) => f.stream);
   for (const fixture of streams) {
-    it(`${fixture.file}: forwards everything before [DONE] as it comes, holds [DONE] for the tail`, () => {
+    it(`${fixture.file}: forwards everything before the usage chunk or [DONE] as it comes, holds the rest`, () => {
       const body = loadFixture(fixture.file).body;
       const [before, done] = splitAtDone(body);
       for (const split of ['whole', 1, 7, 64, 997] as const) {
