@@ -266,9 +266,21 @@ export class MeasuredExchange {
     }
     // Wait for the record only after the upstream ended; register before `end` is emitted.
     const id = this.m.id;
-    const energy = inline.waitFor(id, inline.maxWaitMs).catch(() => undefined);
+    let energy: Promise<InlineEnergy | undefined>;
+    try {
+      energy = inline.waitFor(id, inline.maxWaitMs).catch(() => undefined);
+    } catch (error) {
+      this.deps.guard.failed(error);
+      energy = Promise.resolve(undefined);
+    }
     this.finish('ok', this.finalUsage());
-    void energy.then((value) => this.endWithEnergy(value ?? pendingEnergy(id)));
+    energy
+      .then((value) => this.endWithEnergy(value ?? pendingEnergy(id)))
+      .catch((error: unknown) => {
+        // Never leave the client hanging: a response that cannot be finished is cut.
+        this.deps.guard.failed(error);
+        this.res.destroy();
+      });
   }
 
   /** Sends the held end of the response with the request's energy in it. */
@@ -285,7 +297,7 @@ export class MeasuredExchange {
       undefined,
     );
     if (event !== undefined) this.res.write(event);
-    const tail = tap.takeTail(); // `data: [DONE]`, when the upstream sent it
+    const tail = tap.takeTail(); // a requested usage chunk and `data: [DONE]`, when sent
     if (tail.length > 0) this.res.write(tail);
     this.res.end();
   }

@@ -15,7 +15,7 @@ import {
   loadFixture,
   type Reply,
 } from '../../helpers/fake-upstream.js';
-import { postJson, replay, withoutUsageChunk } from './harness.js';
+import { postJson, replay, startProxy, withoutUsageChunk } from './harness.js';
 
 // proxy.inlineEnergy end to end in process: the daemon's own request pipeline (proxy → attributor →
 // onRecord → the proxy's record waiters) in front of recorded servers (../shared/fixtures/openai-sse,
@@ -423,6 +423,31 @@ describe('proxy.inlineEnergy: every recording, and the records that do not come'
       })(),
     ).rejects.toThrow();
     expect(chunks.some((chunk) => JSON.stringify(chunk).includes('wattledger'))).toBe(false);
+  });
+
+  it('a waiter that throws or rejects costs a pending energy, never the response', async () => {
+    const failing = [
+      () => {
+        throw new Error('waiter bug');
+      },
+      () => Promise.reject(new Error('waiter rejected')),
+    ];
+    for (const waitFor of failing) {
+      const h = await startProxy(fake, { inlineEnergy: { maxWaitMs: 100, waitFor } });
+      try {
+        next = () => replay(OPENAI);
+        const response = await postJson(`${h.url}/v1/chat/completions`, {
+          model: 'gpt-4o',
+          messages: MESSAGES,
+          stream: true,
+        });
+        const { rest, energy } = takeEnergyEvent(response.bytes.toString());
+        expect(rest).toBe(withoutUsageChunk(loadFixture(OPENAI).body).toString());
+        expect(energy!.wattledger).toMatchObject({ status: 'pending' });
+      } finally {
+        await h.close();
+      }
+    }
   });
 
   it('a client that leaves while the proxy waits breaks nothing', async () => {
