@@ -1,16 +1,14 @@
 export { REPORT_DESCRIPTION } from './descriptions.js';
 
-import { readFile } from 'node:fs/promises';
 import { createNodeEd25519Verify } from '../attest/ed25519-node.js';
 import { systemClock } from '../clock.js';
-import { BaseError, CliError, describeError } from '../errors.js';
-import { KeyError, parseTrustedKeys, trustedKeyFromText } from '../keys/trusted-keys.js';
+import { BaseError, describeError } from '../errors.js';
 import type { ReadProgress } from '../ledger/reader.js';
 import { buildReport } from '../report/build-report.js';
 import { ReportError } from '../report/errors.js';
 import { renderReportText } from '../report/render-text.js';
 import { parseTimeWindow } from '../report/time-window.js';
-import type { VerifierKey } from '../verify/keyring.js';
+import { loadVerifierKeys } from './key-args.js';
 
 /** Options of `wattledger report`. */
 export interface ReportCliOptions {
@@ -41,8 +39,6 @@ const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
 const PROGRESS_INTERVAL_MS = 500;
-const KEY_HINT =
-  'pass --key <public key or .pub file> or --trusted-keys <file>; `wattledger keygen` prints the public key in every form';
 
 /**
  * `wattledger report`: per-model energy statistics of the request records that ended in the
@@ -56,7 +52,10 @@ export async function runReport(options: ReportCliOptions, io: ReportIo): Promis
   try {
     const now = options.nowUnixNanos ?? systemClock.wallUnixNanos();
     const window = parseTimeWindow(options.from, options.to, now);
-    const keys = await loadKeys(options);
+    const keys = await loadVerifierKeys({
+      keys: options.keys ?? [],
+      trustedKeysFile: options.trustedKeysFile,
+    });
     const report = await buildReport({
       ledgerDir: options.ledgerDir,
       window,
@@ -80,61 +79,6 @@ export async function runReport(options: ReportCliOptions, io: ReportIo): Promis
     );
     return error instanceof ReportError && error.code === 'REPORT_LEDGER_DAMAGED' ? EXIT_FAILED : EXIT_USAGE;
   }
-}
-
-/** Bare keys first, trusted-keys entries last (the verifier keeps the last entry per key). */
-async function loadKeys(options: ReportCliOptions): Promise<VerifierKey[]> {
-  const keys: VerifierKey[] = [];
-  for (const [index, argument] of (options.keys ?? []).entries())
-    keys.push(await keyFromArgument(argument, index));
-  if (options.trustedKeysFile !== undefined) {
-    const path = options.trustedKeysFile;
-    const text = await readFile(path, 'utf8').catch((error: unknown) => {
-      throw new CliError(
-        'CLI_IO',
-        `cannot read trusted-keys file ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
-        {
-          hint: 'check the path',
-        },
-      );
-    });
-    try {
-      keys.push(...parseTrustedKeys(text));
-    } catch (error) {
-      throw keyUsage(error, `trusted-keys file ${path}`);
-    }
-  }
-  return keys;
-}
-
-/** Key text, else a file holding one; never echoed (a pasted private key must not reach a log). */
-async function keyFromArgument(argument: string, index: number): Promise<VerifierKey> {
-  let reason: string;
-  try {
-    return trustedKeyFromText(argument);
-  } catch (error) {
-    if (!(error instanceof KeyError)) throw error;
-    reason = error.message;
-  }
-  const text = await readFile(argument, 'utf8').catch(() => null);
-  if (text === null)
-    throw new CliError(
-      'CLI_USAGE',
-      `key #${index + 1} is neither a public key nor a readable file: ${reason}`,
-      {
-        hint: KEY_HINT,
-      },
-    );
-  try {
-    return trustedKeyFromText(text);
-  } catch (error) {
-    throw keyUsage(error, `key file ${argument}`);
-  }
-}
-
-function keyUsage(error: unknown, where: string): unknown {
-  if (!(error instanceof KeyError)) return error;
-  return new CliError('CLI_USAGE', `${where}: ${error.message}`, { hint: error.hint ?? KEY_HINT });
 }
 
 /** Throttled progress on stderr: rewritten in place on a TTY, one line per update otherwise. */

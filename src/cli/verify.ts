@@ -5,14 +5,14 @@ import { basename, join } from 'node:path';
 import { type Ed25519Verify, ed25519Verify } from '../attest/ed25519.js';
 import { createNodeEd25519Verify } from '../attest/ed25519-node.js';
 import { CliError } from '../errors.js';
-import { KeyError, parseTrustedKeys, trustedKeyFromText } from '../keys/trusted-keys.js';
 import { CHECKPOINT_DIR, LATEST_CHECKPOINT_FILE } from '../ledger/checkpoint-writer.js';
 import { LedgerError } from '../ledger/errors.js';
 import { type ReadProgress, readLedgerLines } from '../ledger/reader.js';
-import { type Finding, finding } from '../verify/findings.js';
+import { describeFinding, type Finding, finding } from '../verify/findings.js';
 import type { VerifierKey } from '../verify/keyring.js';
 import { LedgerVerifier, type VerificationReport } from '../verify/verifier.js';
 import { SIMULATED_BANNER } from './format.js';
+import { KEY_HINT, loadVerifierKeys } from './key-args.js';
 
 /** Options of `wattledger verify`. */
 export interface VerifyOptions {
@@ -47,9 +47,6 @@ export interface CliVerificationReport extends VerificationReport {
 const MAX_FINDING_LINES = 100;
 const PROGRESS_INTERVAL_MS = 500;
 const PATHS_HINT = 'give a ledger directory, or .jsonl segments, plus any .note checkpoint files';
-const KEY_HINT =
-  'pass --key <public key or .pub file> or --trusted-keys <file>; ' +
-  '`wattledger keygen` prints the public key in every form';
 
 /**
  * `wattledger verify`. Returns 0 when the ledger verified and 1 when it did not (any finding: a
@@ -106,47 +103,11 @@ async function readText(path: string, what: string): Promise<string> {
   });
 }
 
-/** Bare keys first, trusted-keys entries last: the keyring keeps the last entry per key id. */
+/** The trusted keys; at least one is needed. */
 async function loadKeys(options: VerifyOptions): Promise<VerifierKey[]> {
-  const keys: VerifierKey[] = [];
-  for (const [index, argument] of options.keys.entries()) keys.push(await keyFromArgument(argument, index));
-  if (options.trustedKeysFile !== undefined) {
-    const text = await readText(options.trustedKeysFile, 'trusted-keys file');
-    try {
-      keys.push(...parseTrustedKeys(text));
-    } catch (error) {
-      throw keyUsage(error, `trusted-keys file ${options.trustedKeysFile}`);
-    }
-  }
+  const keys = await loadVerifierKeys(options);
   if (keys.length === 0) throw usage('no trusted public key given: nothing can be verified', KEY_HINT);
   return keys;
-}
-
-function keyUsage(error: unknown, where: string): unknown {
-  if (!(error instanceof KeyError)) return error;
-  return usage(`${where}: ${error.message}`, error.hint ?? KEY_HINT);
-}
-
-/**
- * A key argument is key text, else a file holding one. Never echoed: a pasted private key must not
- * reach the terminal or a CI log (KeyError messages describe only the shape).
- */
-async function keyFromArgument(argument: string, index: number): Promise<VerifierKey> {
-  let reason: string;
-  try {
-    return trustedKeyFromText(argument);
-  } catch (error) {
-    if (!(error instanceof KeyError)) throw error;
-    reason = error.message;
-  }
-  const text = await readFile(argument, 'utf8').catch(() => null);
-  if (text === null)
-    throw usage(`key #${index + 1} is neither a public key nor a readable file: ${reason}`, KEY_HINT);
-  try {
-    return trustedKeyFromText(text);
-  } catch (error) {
-    throw keyUsage(error, `key file ${argument}`);
-  }
 }
 
 /** What to read: the ledger (a directory or segment files) and every checkpoint note. */
@@ -291,17 +252,8 @@ function renderText(report: CliVerificationReport): string {
   for (const warning of report.warnings) out.push(`warning: ${warning}`);
   const count = report.findings.length;
   out.push(report.ok ? 'VERIFIED' : `FAILED: ${count} finding${count === 1 ? '' : 's'}`);
-  out.push(...report.findings.slice(0, MAX_FINDING_LINES).map(findingLine));
+  out.push(...report.findings.slice(0, MAX_FINDING_LINES).map(describeFinding));
   if (count > MAX_FINDING_LINES)
     out.push(`… and ${count - MAX_FINDING_LINES} more findings (--json lists all)`);
   return out.join('\n');
-}
-
-function findingLine(f: Finding): string {
-  const values = [
-    ...(f.expected === undefined ? [] : [`expected ${f.expected}`]),
-    ...(f.found === undefined ? [] : [`found ${f.found}`]),
-  ];
-  const suffix = values.length === 0 ? '' : ` [${values.join(', ')}]`;
-  return `batch ${f.sequence ?? '-'} (${f.location}) ${f.check} ${f.code}: ${f.message}${suffix}`;
 }

@@ -5,7 +5,7 @@ import { rfc3339 } from '../clock.js';
 import { CHECKPOINT_DIR } from '../ledger/checkpoint-writer.js';
 import { ledgerIoError } from '../ledger/errors.js';
 import type { ReadProgress } from '../ledger/reader.js';
-import { type Finding, finding } from '../verify/findings.js';
+import { describeFinding, type Finding, finding } from '../verify/findings.js';
 import type { VerifierKey } from '../verify/keyring.js';
 import { LedgerVerifier } from '../verify/verifier.js';
 import { ReportAggregator } from './aggregate.js';
@@ -160,15 +160,6 @@ function verification(
     batches: report.batches,
     checkpointsVerified: report.checkpointsVerified,
     findings: findings.length,
-    firstFindings: findings.slice(0, FIRST_FINDINGS).map(findingLine),
+    firstFindings: findings.slice(0, FIRST_FINDINGS).map(describeFinding),
   };
-}
-
-function findingLine(f: Finding): string {
-  const values = [
-    ...(f.expected === undefined ? [] : [`expected ${f.expected}`]),
-    ...(f.found === undefined ? [] : [`found ${f.found}`]),
-  ];
-  const suffix = values.length === 0 ? '' : ` [${values.join(', ')}]`;
-  return `batch ${f.sequence ?? '-'} (${f.location}) ${f.check} ${f.code}: ${f.message}${suffix}`;
 }

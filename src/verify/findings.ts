@@ -34,3 +34,13 @@ export function finding(
     ...(values.found !== undefined ? { found: String(values.found) } : {}),
   };
 }
+
+/** One line naming a finding, as the CLI and reports print it. */
+export function describeFinding(f: Finding): string {
+  const values = [
+    ...(f.expected === undefined ? [] : [`expected ${f.expected}`]),
+    ...(f.found === undefined ? [] : [`found ${f.found}`]),
+  ];
+  const suffix = values.length === 0 ? '' : ` [${values.join(', ')}]`;
+  return `batch ${f.sequence ?? '-'} (${f.location}) ${f.check} ${f.code}: ${f.message}${suffix}`;
+}
