@@ -24,20 +24,41 @@ export function emptyTreeRoot(): Uint8Array {
   return EMPTY_ROOT.slice();
 }
 
+/**
+ * One reused input buffer for leaf and node hashes: SHA-256 here is synchronous and keeps no
+ * reference to its input, so the 0x00 / 0x01 prefix and the data can be laid out in it without a
+ * fresh allocation per hash (a Merkle root over 10,000 records is 10,000 node hashes).
+ * Leaves larger than this are hashed from a buffer of their own.
+ */
+const SCRATCH_BYTES = 4096;
+const scratch = new Uint8Array(SCRATCH_BYTES);
+const nodeInput = scratch.subarray(0, 1 + 2 * SHA256_BYTES);
+
 /** Leaf hash MTH({d}) = SHA-256(0x00 ‖ d) (§2.1.1). The 0x00 prefix separates leaves from nodes. */
 export function leafHash(data: Uint8Array): Uint8Array {
-  const input = new Uint8Array(1 + data.length);
-  input.set(data, 1);
-  return sha256(input);
+  if (data.length >= SCRATCH_BYTES) {
+    const input = new Uint8Array(1 + data.length);
+    input.set(data, 1);
+    return sha256(input);
+  }
+  scratch[0] = 0x00;
+  scratch.set(data, 1);
+  return sha256(scratch.subarray(0, 1 + data.length));
 }
 
 /** Interior node hash SHA-256(0x01 ‖ left ‖ right) (§2.1.1). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  const input = new Uint8Array(1 + left.length + right.length);
-  input[0] = 0x01;
-  input.set(left, 1);
-  input.set(right, 1 + left.length);
-  return sha256(input);
+  if (left.length !== SHA256_BYTES || right.length !== SHA256_BYTES) {
+    const input = new Uint8Array(1 + left.length + right.length);
+    input[0] = 0x01;
+    input.set(left, 1);
+    input.set(right, 1 + left.length);
+    return sha256(input);
+  }
+  nodeInput[0] = 0x01;
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 1 + SHA256_BYTES);
+  return sha256(nodeInput);
 }
 
 function argumentInvalid(message: string, details: Record<string, number> = {}): AttestError {

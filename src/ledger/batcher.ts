@@ -14,7 +14,7 @@ import { NANOS_PER_MILLI } from '../units.js';
 import { buildBatchStatement, type WindowBounds } from './batch-builder.js';
 import type { ChainState } from './chain-state.js';
 import { writeCheckpoint } from './checkpoint-writer.js';
-import { type PreparedRecord, prepareRecord, type RecordLog, type RequestRecord } from './record-log.js';
+import { RecordBatch, type RecordLog, type RequestRecord } from './record-log.js';
 import type { LedgerStore } from './store.js';
 import { BatchWindow, type DeviceWindow } from './window.js';
 import { type DeviceAttribution, startCarry } from './window-attribution.js';
@@ -66,7 +66,7 @@ interface PendingBatch {
   readonly bounds: WindowBounds;
   readonly windows: readonly DeviceWindow[];
   readonly attribution: ReadonlyMap<string, DeviceAttribution>;
-  readonly records: readonly PreparedRecord[];
+  readonly records: RecordBatch;
   readonly events: readonly WireEvent[];
   readonly signers: readonly Signer[];
 }
@@ -87,7 +87,7 @@ export class Batcher {
   private window: BatchWindow;
   private unmatched = 0;
   private bounds: { startUnixNanos: bigint; startMonoNanos: bigint; downtimeNanos: bigint };
-  private records: PreparedRecord[] = [];
+  private records: RecordBatch;
   private nextSequence: bigint;
   private previousSha256: string | null;
   private events: readonly WireEvent[];
@@ -106,6 +106,7 @@ export class Batcher {
     const carry = startCarry(attributedOf(options), options.state.outstandingDeferred);
     this.window = new BatchWindow(options.devices, options.state.counters, downtimeNanos, carry);
     this.nextSequence = options.state.nextSequence;
+    this.records = new RecordBatch(this.nextSequence);
     this.previousSha256 = options.state.previousSha256;
     this.events = options.startEvents;
     this.cosigners = options.firstBatchCosigners ?? [];
@@ -121,8 +122,8 @@ export class Batcher {
 
   /** Adds a finished request's record; seals early when the batch is full. */
   addRecord(record: RequestRecord): void {
-    this.records.push(prepareRecord(record));
-    if (this.records.length >= this.o.maxRecordsPerBatch) this.seal();
+    this.records.add(record);
+    if (this.records.count >= this.o.maxRecordsPerBatch) this.seal();
   }
 
   /**
@@ -157,7 +158,7 @@ export class Batcher {
     const carried = new Map(windows.map((w) => [w.device.id, w.counterEndMicroJoules] as const));
     this.window = new BatchWindow(this.o.devices, carried, 0n, next);
     this.bounds = { startUnixNanos: endUnixNanos, startMonoNanos: bounds.endMonoNanos, downtimeNanos: 0n };
-    this.records = [];
+    this.records = new RecordBatch(this.nextSequence);
     this.events = [];
     this.cosigners = [];
     const write = async (): Promise<void> => {
@@ -192,7 +193,7 @@ export class Batcher {
         agent: this.o.agent,
         bounds: batch.bounds,
         requests: {
-          count: records.length,
+          count: records.count,
           merkleRootSha256: recordSummary.merkleRootSha256,
           attributionMethod: this.attributionMethod,
         },
@@ -213,7 +214,7 @@ export class Batcher {
       sequence,
       line,
       payloadSha256: this.previousSha256,
-      recordCount: records.length,
+      recordCount: records.count,
       energyMicroJoules: BigInt(statement.predicate.totals.energyMicroJoules),
       checkpoint,
     });

@@ -3,6 +3,7 @@
  * DSSE envelope each). An append resolves only after its bytes are on stable storage; a crash can
  * leave at most one partial line, which the next open quarantines under `torn/`, never drops.
  */
+import { isUtf8 } from 'node:buffer';
 import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LedgerError, ledgerIoError } from './errors.js';
@@ -62,6 +63,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * callers never interleave and indices follow call order.
  */
 export class LedgerStore {
+const LF = 0x0a;
+const CR = 0x0d;
   readonly dir: string;
   readonly maxSegmentBytes: number;
   readonly #emit: (event: LedgerEvent) => void;
@@ -168,11 +171,42 @@ export class LedgerStore {
     } catch (error) {
       return Promise.reject(error);
     }
-    const result = this.#queue.then(() => this.#writeGroup(bytes, lines));
+    const lastLine = (): string => {
+      const lastLength = lineBytes[lineBytes.length - 1] as number;
+      return buffer.toString('utf8', buffer.length - lastLength, buffer.length - 1);
+    };
+    return this.#enqueue(() => this.#writeGroup(buffer, lineBytes, lastLine));
+  }
+
+  #enqueue(write: () => Promise<AppendResult[]>): Promise<AppendResult[]> {
+    const result = this.#queue.then(write);
     this.#queue = result.catch(() => undefined);
+    let lineBytes: number[];
     return result;
   }
 
+      lineBytes = lines.map((line) => Buffer.byteLength(line) + 1);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const last = lines[lines.length - 1] as string;
+    return this.#enqueue(() => this.#writeGroup(bytes, lineBytes, () => last));
+  }
+
+  /**
+   * Appends complete lines that are already UTF-8, each ending in `\n`, with one write and one
+   * fdatasync, as {@link appendMany} does but without encoding them again (the record log lays out
+   * a batch's lines from the records' bytes). The store writes `bytes` itself, later: the caller
+   * must not change them afterwards. Rejects with `LEDGER_INVALID_LINE` (nothing written) unless
+   * `bytes` is well-formed UTF-8 of non-empty lines, each ended by `\n` and holding no `\r`.
+   */
+  appendEncodedLines(bytes: Uint8Array): Promise<AppendResult[]> {
+    if (this.#closing) return Promise.reject(closedError(this.dir));
+    if (bytes.length === 0) return Promise.resolve([]);
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    let lineBytes: number[];
+    try {
+      lineBytes = encodedLineLengths(buffer, this.dir);
   /** Waits for queued appends, closes the segment and removes the lock. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -188,11 +222,16 @@ export class LedgerStore {
   }
 
   async #write(bytes: Buffer, line: string): Promise<AppendResult> {
-    const [result] = await this.#writeGroup(bytes, [line]);
+    const [result] = await this.#writeGroup(bytes, [bytes.length], () => line);
     return result as AppendResult;
   }
 
-  async #writeGroup(bytes: Buffer, lines: readonly string[]): Promise<AppendResult[]> {
+  /** Writes `bytes` (whole lines of `lineBytes` bytes each, newline included) and fdatasyncs. */
+  async #writeGroup(
+    bytes: Buffer,
+    lineBytes: readonly number[],
+    lastLine: () => string,
+  ): Promise<AppendResult[]> {
     if (this.#failure) throw this.#failure;
     let path = this.dir;
     try {
@@ -204,13 +243,14 @@ export class LedgerStore {
       // skips timestamps. Only after it may the caller treat the line as part of the ledger.
       await active.handle.datasync();
       active.sizeBytes += bytes.length;
-      this.#lastLine = lines[lines.length - 1] ?? this.#lastLine;
+      this.#lastLine = lastLine();
       let lineOffset = offset;
-      return lines.map((line) => {
-        const result = { segment: active.ref.name, offset: lineOffset, index: this.#lineCount++ };
-        lineOffset += Buffer.byteLength(line) + 1;
-        return result;
-      });
+      const results: AppendResult[] = new Array(lineBytes.length);
+      for (let i = 0; i < lineBytes.length; i++) {
+        results[i] = { segment: active.ref.name, offset: lineOffset, index: this.#lineCount++ };
+        lineOffset += lineBytes[i] as number;
+      }
+      return results;
     } catch (error) {
       // After a failed write or fsync the file's content is unknown, and Linux may drop the dirty
       // pages and report success on a retried fsync ("fsyncgate"), so the store refuses further
@@ -256,13 +296,17 @@ function checkLine(line: string, dir: string): void {
   const problem =
     typeof line !== 'string' || line.length === 0
       ? 'the line is empty'
-      : LINE_BREAK.test(line)
+      : // includes() is ~10× cheaper than the regex, which only runs to name the position.
+        line.includes('\n') || line.includes('\r')
         ? `the line contains a line break at position ${line.search(LINE_BREAK)}`
         : !wellFormed(line)
           ? 'the line contains a lone utf-16 surrogate, which has no utf-8 encoding'
           : undefined;
-  if (problem === undefined) return;
-  throw new LedgerError('LEDGER_INVALID_LINE', `cannot append to ledger ${dir}: ${problem}`, {
+  if (problem !== undefined) throw invalidLine(dir, problem);
+}
+
+function invalidLine(dir: string, problem: string): LedgerError {
+  return new LedgerError('LEDGER_INVALID_LINE', `cannot append to ledger ${dir}: ${problem}`, {
     hint: 'append one compact JSON document per call (JSON.stringify without indentation)',
     details: { dir },
   });
@@ -276,6 +320,26 @@ function encodeLine(line: string, dir: string): Buffer {
 
 /** Writes all of `bytes` at `position`; loops only on a short write, which regular files rarely do. */
 async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+/**
+ * The byte length (newline included) of each line in `bytes`; throws `LEDGER_INVALID_LINE` unless
+ * they are well-formed UTF-8 (which excludes encoded surrogates) of non-empty lines, each ended by
+ * `\n`, with no `\r`. The scans are native (simdutf, memchr).
+ */
+function encodedLineLengths(bytes: Buffer, dir: string): number[] {
+  if (!isUtf8(bytes)) throw invalidLine(dir, 'the bytes are not well-formed utf-8');
+  const cr = bytes.indexOf(CR);
+  if (cr !== -1) throw invalidLine(dir, `the bytes contain a carriage return at byte ${cr}`);
+  if (bytes[bytes.length - 1] !== LF) throw invalidLine(dir, 'the last line does not end with a line break');
+  const lengths: number[] = [];
+  for (let start = 0; start < bytes.length; ) {
+    const end = bytes.indexOf(LF, start);
+    if (end === start) throw invalidLine(dir, `the bytes contain an empty line at byte ${start}`);
+    lengths.push(end + 1 - start);
+    start = end + 1;
+  }
+  return lengths;
+}
+
   for (let written = 0; written < bytes.length; ) {
     const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
     if (bytesWritten === 0) throw new Error('write made no progress');

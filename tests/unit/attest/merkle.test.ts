@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bytesFromHex, hexFromBytes } from '../../../src/attest/bytes.js';
 import {
@@ -5,6 +6,7 @@ import {
   emptyTreeRoot,
   inclusionProof,
   leafHash,
+  nodeHash,
   rootFromInclusionProof,
   rootFromLeafHashes,
   verifyConsistency,
@@ -277,5 +279,33 @@ describe('consistency proofs: transparency-dev vectors', () => {
     expect(codeOf(() => consistencyProof(leafHashes, 3, 9))).toBe('ATTEST_MERKLE_ARGUMENT_INVALID');
     expect(codeOf(() => inclusionProof(leafHashes, 8))).toBe('ATTEST_MERKLE_ARGUMENT_INVALID');
     expect(codeOf(() => inclusionProof(leafHashes, 0, 9))).toBe('ATTEST_MERKLE_ARGUMENT_INVALID');
+  });
+});
+
+describe('leaf and node hashes through the reused input buffer', () => {
+  const sha = (...parts: Uint8Array[]): string => {
+    const hash = createHash('sha256');
+    for (const part of parts) hash.update(part);
+    return hash.digest('hex');
+  };
+
+  it('hashes leaves of every size around the reused buffer (4,096 bytes) as SHA-256(0x00 ‖ d)', () => {
+    for (const size of [0, 1, 64, 4094, 4095, 4096, 4097, 100_000]) {
+      const data = new Uint8Array(size).map((_, i) => (i * 31 + size) % 256);
+      expect(hexFromBytes(leafHash(data)), `size ${size}`).toBe(sha(Uint8Array.of(0), data));
+    }
+  });
+
+  it('returns digests that later hashes do not overwrite, and hashes nodes as SHA-256(0x01 ‖ l ‖ r)', () => {
+    const [a, b] = [leafHashes[0]!, leafHashes[1]!];
+    const ab = nodeHash(a, b);
+    const copy = ab.slice();
+    const ba = nodeHash(b, a);
+    leafHash(new Uint8Array(300).fill(7));
+    expect(ab).toEqual(copy);
+    expect(hexFromBytes(ab)).toBe(sha(Uint8Array.of(1), a, b));
+    expect(hexFromBytes(ba)).toBe(sha(Uint8Array.of(1), b, a));
+    // A node over a previous result as its own input (the tree folds that way).
+    expect(hexFromBytes(nodeHash(ab, ab))).toBe(sha(Uint8Array.of(1), copy, copy));
   });
 });

@@ -71,6 +71,25 @@ describe('sha256', () => {
     });
   }
 
+  it('matches node:crypto and sha256Pure on 1,000 random inputs (digest bytes 0x00–0xff all decoded)', () => {
+    const random = seededBytes(3);
+    const seen = new Set<number>();
+    for (let i = 0; i < 1000; i++) {
+      const data = random(i % 200);
+      const digest = sha256(data);
+      for (const byte of digest) seen.add(byte);
+      expect(hexFromBytes(digest)).toBe(nodeHex(data));
+      expect(digest).toEqual(sha256Pure(data));
+    }
+    expect(seen.size).toBe(256);
+  });
+
+  it('returns a fresh array per call, so earlier digests never change', () => {
+    const first = sha256(ascii('abc'));
+    sha256(ascii('something else'));
+    expect(hexFromBytes(first)).toBe(NIST_VECTORS[0]![2]);
+  });
+
   it('returns a plain 32-byte Uint8Array, not a Buffer', () => {
     const digest = sha256(ascii('abc'));
     expect(digest.constructor).toBe(Uint8Array);
