@@ -38,13 +38,26 @@ export interface LedgerIndexStatus {
   readonly error: string | null;
 }
 
+/** One line of a start-up pass over the ledger made elsewhere (the store's open), for {@link LedgerIndex.seed}. */
+export interface ScannedLine {
+  /** Segment file name (`ledger-000001.jsonl`). */
+  readonly segment: string;
+  /** Byte offset of the line in its segment. */
+  readonly offset: number;
+  /** Its length in bytes, without the newline. */
+  readonly length: number;
+  /** Its RFC 9162 leaf hash (kept, not copied: do not modify it). */
+  readonly leafHash: Uint8Array;
+}
+
 const CHECKPOINT_NAME = /^checkpoint-\d{12,}\.note$/;
 
 /**
  * An in-memory index of a ledger directory for the API. Per batch (line index = sequence): its
  * segment, byte offset and length, and its leaf hash in the log's Merkle tree; and the tree sizes
  * that have a checkpoint file. Lines themselves are never kept. {@link build} scans the ledger
- * once; after that the index follows the files from where it stopped ({@link refresh}), which
+ * once, or, when the lines were handed over by {@link seed} from a pass made anyway (the store's
+ * open), only reads what came after them; after that the index follows the files from where it stopped ({@link refresh}), which
  * {@link append} (wire it to the batcher's `onSealed`) triggers and checks, so it is right even
  * when a notice is missed or arrives during the build. Work is serialised on one queue.
  */
@@ -63,6 +76,7 @@ export class LedgerIndex {
   #error: string | null = null;
   #queue: Promise<void> = Promise.resolve();
   #queuedRefresh: Promise<void> | null = null;
+  #seeded = false;
 
   /** `onError` hears failures of the background work {@link append} starts (it never throws). */
   constructor(dir: string, options: { onError?: (error: unknown) => void } = {}) {
@@ -89,7 +103,8 @@ export class LedgerIndex {
 
   /**
    * Scans the ledger once (progress per chunk read), then catches up with what was appended
-   * meanwhile. Call it once, after the store opened (which repairs a torn tail). Rejects with a
+   * meanwhile; after {@link seed}, only the catch-up reads the ledger, from where the seeded lines
+   * end. Call it once, after the store opened (which repairs a torn tail). Rejects with a
    * `LedgerError` for a damaged ledger; the index then stays unusable (`state` `failed`).
    */
   build(options: { onProgress?: (progress: ReadProgress) => void } = {}): Promise<void> {
@@ -97,7 +112,7 @@ export class LedgerIndex {
     this.#state = 'building';
     const run = this.#queue.then(async () => {
       try {
-        await this.#scan(options.onProgress);
+        if (!this.#seeded) await this.#scan(options.onProgress);
         await this.#scanCheckpoints();
         await this.#catchUp();
         this.#state = 'ready';
@@ -108,6 +123,20 @@ export class LedgerIndex {
     });
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Indexes the next line of a pass over the ledger made elsewhere, so that {@link build} does not
+   * read those bytes again: call it for every complete line in order from the first, before
+   * `build`. The leaf hashes still cover every byte; the first refresh after the build reads on
+   * from the end of the last line seeded, and {@link append} checks each new batch against the disk.
+   */
+  seed(line: ScannedLine): void {
+    if (this.#state !== 'new') throw new Error('LedgerIndex.seed called after build');
+    const segmentNumber = parseSegmentFileName(line.segment);
+    if (segmentNumber === null) throw new Error(`LedgerIndex.seed: ${line.segment} is not a segment name`);
+    this.#seeded = true;
+    this.#add(segmentNumber, line.offset, line.length, line.leafHash);
   }
 
   /**
@@ -196,12 +225,16 @@ export class LedgerIndex {
     return this.#tree.root(treeSize);
   }
 
-  #add(line: TailLine): void {
-    this.#tree.append(leafHash(line.bytes));
-    this.#segments.push(line.segmentNumber);
-    this.#offsets.push(line.offset);
-    this.#lengths.push(line.bytes.length);
-    this.#position = { segmentNumber: line.segmentNumber, offset: line.offset + line.bytes.length + 1 };
+  #addLine(line: TailLine): void {
+    this.#add(line.segmentNumber, line.offset, line.bytes.length, leafHash(line.bytes));
+  }
+
+  #add(segmentNumber: number, offset: number, length: number, leaf: Uint8Array): void {
+    this.#tree.append(leaf);
+    this.#segments.push(segmentNumber);
+    this.#offsets.push(offset);
+    this.#lengths.push(length);
+    this.#position = { segmentNumber, offset: offset + length + 1 };
   }
 
   async #scan(onProgress: ((progress: ReadProgress) => void) | undefined): Promise<void> {
@@ -214,7 +247,7 @@ export class LedgerIndex {
         return;
       }
       if (item.kind === 'error') throw item.error;
-      this.#add({ segmentNumber, offset: item.offset, bytes: utf8FromString(item.line) });
+      this.#addLine({ segmentNumber, offset: item.offset, bytes: utf8FromString(item.line) });
     }
   }
 
@@ -231,7 +264,7 @@ export class LedgerIndex {
   }
 
   async #catchUp(): Promise<void> {
-    this.#position = await readNewLines(this.dir, this.#position, (line) => this.#add(line));
+    this.#position = await readNewLines(this.dir, this.#position, (line) => this.#addLine(line));
     // The latest checkpoint too, so the index is right without notices from the batcher.
     const note = await readFile(join(this.dir, LATEST_CHECKPOINT_FILE), 'utf8').catch(() => null);
     if (note !== null) this.addCheckpoint(note);

@@ -1,3 +1,4 @@
+import type { ScannedLine } from '../api/ledger-index.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import type { OtlpExport } from '../export/index.js';
@@ -69,6 +70,8 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
   const opened = await (await import('./ledger-wiring.js')).openLedger({
     ...inputs,
     factors: factors as unknown as Readonly<Record<string, unknown>>,
+    // The store's open reads the ledger once; the API index is seeded from that pass.
+    ...(api ? { onStartupLine: (line: ScannedLine) => api.index.seed(line) } : {}),
     onSealed: (sealed: SealedBatch) => {
       api?.index.append(sealed);
       otlp?.notifySealed();

@@ -1,15 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import type { ScannedLine } from '../api/ledger-index.js';
 import type { WireAgent, WireEvent } from '../attest/batch-format.js';
-import { base64FromBytes, hexFromBytes } from '../attest/bytes.js';
+import { base64FromBytes, hexFromBytes, utf8FromString } from '../attest/bytes.js';
 import { canonicalBytes } from '../attest/canonical.js';
+import { leafHash } from '../attest/merkle.js';
 import { sha256 } from '../attest/sha256.js';
 import { type Clock, rfc3339 } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { loadSigningKey } from '../keys/key-file.js';
 import { Batcher, type SealedBatch } from '../ledger/batcher.js';
-import { loadChainState } from '../ledger/chain-state.js';
+import { ChainStateScan } from '../ledger/chain-state.js';
 import { LedgerError } from '../ledger/errors.js';
+import type { LedgerLine } from '../ledger/reader.js';
 import { RecordLog } from '../ledger/record-log.js';
 import { LedgerStore } from '../ledger/store.js';
 import type { Logger } from '../log.js';
@@ -35,7 +38,9 @@ export interface OpenLedger {
 
 /**
  * Opens the daemon's ledger: host identity, signing key (file or systemd credential), the store
- * and record log, the chain state to resume from, and a batcher signing with that key.
+ * and record log, the chain state to resume from, and a batcher signing with that key. The ledger
+ * is read once: the store's open (which quarantines a torn tail) hands every line to the chain
+ * state and to `onStartupLine` (the API index), each line hashed once.
  */
 export async function openLedger(options: {
   readonly config: Config;
@@ -43,6 +48,11 @@ export async function openLedger(options: {
   readonly logger: Logger;
   readonly devices: readonly DeviceInfo[];
   readonly credentialsDirectory: string | undefined;
+  /**
+   * Called for every line of the ledger as the store's open reads it, in order (the API index
+   * seeds itself from it instead of reading the ledger a second time).
+   */
+  readonly onStartupLine?: (line: ScannedLine) => void;
   /** Called after each batch is on disk (the API index follows the ledger through it). */
   readonly onSealed?: (sealed: SealedBatch) => void;
   /** The factor snapshot for every batch (carbon, water, energy source). */
@@ -71,7 +81,24 @@ export async function openLedger(options: {
       { code: 'LEDGER_EVENT', ...event },
       `ledger: ${event.kind}`,
     );
-  const store = await LedgerStore.open({ dir, maxSegmentBytes: config.ledger.maxSegmentBytes, onEvent });
+  const chain = new ChainStateScan();
+  const onLine = (item: LedgerLine): void => {
+    const bytes = utf8FromString(item.line);
+    const leaf = leafHash(bytes);
+    chain.addLine(item.line, leaf);
+    options.onStartupLine?.({
+      segment: item.segment,
+      offset: item.offset,
+      length: bytes.length,
+      leafHash: leaf,
+    });
+  };
+  const store = await LedgerStore.open({
+    dir,
+    maxSegmentBytes: config.ledger.maxSegmentBytes,
+    onEvent,
+    onLine,
+  });
   try {
     const records = new RecordLog(
       await LedgerStore.open({
@@ -80,7 +107,7 @@ export async function openLedger(options: {
         onEvent,
       }),
     );
-    const state = await loadChainState(dir);
+    const state = chain.finish(dir);
     if (state.origin !== null && state.origin !== origin) {
       throw new LedgerError(
         'LEDGER_CORRUPT',

@@ -40,42 +40,68 @@ interface LastBatchFacts {
 }
 
 /**
- * Reads the ledger once at start-up: rebuilds the log tree from every line and takes the chain's
- * continuation from the last batch. The daemon wrote these lines itself, so this trusts their
- * signatures (the verifier does not) but still rejects a last line it cannot understand, rather
- * than starting a second chain on top of it.
+ * Reads the ledger and returns where the chain stands ({@link ChainStateScan} over every line).
+ * The daemon does not call this: it feeds a {@link ChainStateScan} from the store's open, which
+ * reads the ledger anyway, so start-up reads it once.
  */
 export async function loadChainState(dir: string): Promise<ChainState> {
-  const tree = new MerkleTreeBuilder();
-  let last: string | null = null;
+  const scan = new ChainStateScan();
   for await (const item of readLedgerLines(dir)) {
     if (item.kind === 'error') throw item.error;
-    tree.appendLeafHash(leafHash(utf8FromString(item.line)));
-    last = item.line;
+    scan.addLine(item.line);
   }
-  if (last === null) {
+  return scan.finish(dir);
+}
+
+/**
+ * The chain state built line by line from a pass over the ledger someone else makes: rebuilds the
+ * log tree from every line and takes the chain's continuation from the last batch. The daemon
+ * wrote these lines itself, so this trusts their signatures (the verifier does not) but still
+ * rejects a last line it cannot understand, rather than starting a second chain on top of it.
+ */
+export class ChainStateScan {
+  readonly #tree = new MerkleTreeBuilder();
+  #last: string | null = null;
+  #finished = false;
+
+  /** The next line of the ledger, in order; `leaf` is its RFC 9162 leaf hash when already known. */
+  addLine(line: string, leaf: Uint8Array = leafHash(utf8FromString(line))): void {
+    if (this.#finished) throw new Error('ChainStateScan.addLine after finish');
+    this.#tree.appendLeafHash(leaf);
+    this.#last = line;
+  }
+
+  /**
+   * Where the chain stands after the lines added. Throws `LEDGER_CORRUPT` (naming `dir`) when the
+   * last line is not a batch this version can continue from.
+   */
+  finish(dir: string): ChainState {
+    this.#finished = true;
+    const tree = this.#tree;
+    if (this.#last === null) {
+      return {
+        nextSequence: 0n,
+        previousSha256: null,
+        tree,
+        counters: new Map(),
+        outstandingDeferred: new Map(),
+        lastEndUnixNanos: null,
+        origin: null,
+        lastKeyId: null,
+      };
+    }
+    const facts = lastBatchFacts(this.#last, dir);
     return {
-      nextSequence: 0n,
-      previousSha256: null,
+      nextSequence: facts.sequence + 1n,
+      previousSha256: facts.payloadSha256,
       tree,
-      counters: new Map(),
-      outstandingDeferred: new Map(),
-      lastEndUnixNanos: null,
-      origin: null,
-      lastKeyId: null,
+      counters: facts.counters,
+      outstandingDeferred: facts.outstandingDeferred,
+      lastEndUnixNanos: facts.endUnixNanos,
+      origin: facts.origin,
+      lastKeyId: facts.keyId,
     };
   }
-  const facts = lastBatchFacts(last, dir);
-  return {
-    nextSequence: facts.sequence + 1n,
-    previousSha256: facts.payloadSha256,
-    tree,
-    counters: facts.counters,
-    outstandingDeferred: facts.outstandingDeferred,
-    lastEndUnixNanos: facts.endUnixNanos,
-    origin: facts.origin,
-    lastKeyId: facts.keyId,
-  };
 }
 
 function lastBatchFacts(line: string, dir: string): LastBatchFacts {

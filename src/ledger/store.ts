@@ -8,7 +8,7 @@ import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LedgerError, ledgerIoError } from './errors.js';
 import { acquireLock } from './lock.js';
-import { readLedgerLines } from './reader.js';
+import { type LedgerLine, readLedgerLines } from './reader.js';
 import {
   fsyncDirectory,
   listSegments,
@@ -40,6 +40,13 @@ export interface LedgerStoreOptions {
   readonly maxSegmentBytes?: number;
   /** Receives events; an exception it throws is ignored, because the durable work is already done. */
   readonly onEvent?: (event: LedgerEvent) => void;
+  /**
+   * Receives every complete line, in order, as the open reads them to count the lines (after a torn
+   * tail was quarantined), so whatever else needs the ledger's content at start-up (the chain
+   * state, the API index) gets it from this one pass instead of reading the ledger again. An
+   * exception it throws fails the open (the lock is released).
+   */
+  readonly onLine?: (line: LedgerLine) => void;
 }
 
 /** Where an appended line landed: segment file name, byte offset in it, 0-based index in the ledger. */
@@ -77,7 +84,7 @@ const CR = 0x0d;
   #closing: Promise<void> | undefined;
 
   private constructor(
-    options: Required<Omit<LedgerStoreOptions, 'onEvent'>>,
+    options: Required<Omit<LedgerStoreOptions, 'onEvent' | 'onLine'>>,
     emit: (event: LedgerEvent) => void,
     state: {
       lockPath: string;
@@ -97,7 +104,8 @@ const CR = 0x0d;
 
   /**
    * Opens (creating if needed) the ledger in `options.dir`: takes `ledger.lock`, repairs a torn
-   * tail of the last segment (event `torn-tail-repaired`) and counts the lines. Throws
+   * tail of the last segment (event `torn-tail-repaired`) and counts the lines in one read of the
+   * ledger, handing each to `options.onLine`. Throws
    * `LEDGER_LOCKED` when a live process holds the lock, `LEDGER_CORRUPT` for a missing segment or
    * damaged line, `LEDGER_IO` for file-system failures.
    */
@@ -118,7 +126,7 @@ const CR = 0x0d;
       emit({ kind: 'stale-lock-taken-over', lockPath, stalePid }),
     );
     try {
-      const state = await recover(options.dir, emit);
+      const state = await recover(options.dir, emit, options.onLine);
       return new LedgerStore({ dir: options.dir, maxSegmentBytes }, emit, { lockPath, ...state });
     } catch (error) {
       await rm(lockPath, { force: true });
@@ -362,10 +370,14 @@ async function createDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Repairs the last segment's torn tail, counts the lines and opens the last segment for appending. */
+/**
+ * Repairs the last segment's torn tail, counts the lines (handing each to `onLine`) and opens the
+ * last segment for appending.
+ */
 async function recover(
   dir: string,
   emit: (event: LedgerEvent) => void,
+  onLine: ((line: LedgerLine) => void) | undefined,
 ): Promise<{ active: ActiveSegment | undefined; lineCount: number; lastLine: string | null }> {
   const segments = await listSegments(dir);
   const last = segments.at(-1);
@@ -380,6 +392,7 @@ async function recover(
     if (item.kind === 'error') throw item.error;
     lineCount = item.index + 1;
     lastLine = item.line;
+    onLine?.(item);
   }
   if (!last) return { active: undefined, lineCount, lastLine };
   let handle: FileHandle | undefined;
