@@ -6,6 +6,7 @@ import { benchLedgerCost } from './ledger-cost.js';
 import { type BenchResult, printTable, writeResults } from './lib/report.js';
 import { benchMeterCost } from './meter-cost.js';
 import { benchProxyCost } from './proxy-cost.js';
+import { benchStartupCost } from './startup-cost.js';
 
 /**
  * `npm run bench`: runs every benchmark, prints a table and writes bench/results/latest.json.
@@ -20,6 +21,7 @@ const GROUPS: Readonly<
   proxy: benchProxyCost,
   accuracy: benchAccuracy,
   export: benchExportCost,
+  startup: benchStartupCost,
 };
 
 async function main(): Promise<void> {
