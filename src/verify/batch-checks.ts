@@ -14,25 +14,20 @@ type Where = { readonly sequence: string; readonly location: string };
 
 /**
  * Checks one batch on its own: subject digest, per-device conservation (counter arithmetic,
- * attribution split with its deferred part), totals, and physical plausibility. Every finding
+ * attribution split with its deferred part), totals, and physical plausibility. `canonical`: the
+ * payload's canonical text, or the devices' digest already taken from it (`OpenedBatch`). Every finding
  * names the device. The deferred balance across batches is a chain check (`chain-checks.ts`).
  */
 export function checkBatch(
   statement: BatchStatement,
   location: string,
-  canonicalPayloadText?: string,
+  canonical?: string | { readonly devicesSha256: string },
 ): Finding[] {
   const p = statement.predicate;
   const where = { sequence: p.sequence, location };
   const findings: Finding[] = [];
-  // From a verified canonical payload, the devices' canonical bytes are a span of it: no re-encoding.
-  const devicesText =
-    canonicalPayloadText === undefined
-      ? null
-      : canonicalMemberText(canonicalPayloadText, ['predicate', 'devices']);
-  const subject = hexFromBytes(
-    sha256(devicesText === null ? canonicalBytes(p.devices) : utf8FromString(devicesText)),
-  );
+  const subject =
+    typeof canonical === 'object' ? canonical.devicesSha256 : devicesDigest(p.devices, canonical);
   if (statement.subject[0].digest.sha256 !== subject) {
     findings.push(
       finding('VERIFY_SUM_MISMATCH', where, 'subject-digest', 'subject digest does not match the devices', {
@@ -44,6 +39,21 @@ export function checkBatch(
   for (const device of p.devices) findings.push(...checkDevice(device, where));
   findings.push(...checkTotals(statement, where));
   return findings;
+}
+
+/**
+ * SHA-256 (hex) of the canonical JSON of `devices`. From a verified canonical payload's text, the
+ * devices' canonical bytes are a span of it: no re-encoding.
+ */
+export function devicesDigest(
+  devices: readonly WireDevice[],
+  canonicalPayloadText: string | undefined,
+): string {
+  const devicesText =
+    canonicalPayloadText === undefined
+      ? null
+      : canonicalMemberText(canonicalPayloadText, ['predicate', 'devices']);
+  return hexFromBytes(sha256(devicesText === null ? canonicalBytes(devices) : utf8FromString(devicesText)));
 }
 
 function checkDevice(d: WireDevice, where: Where): Finding[] {

@@ -7,6 +7,8 @@ import type { Ed25519Verify } from '../attest/ed25519.js';
 import { AttestError } from '../attest/errors.js';
 import { leafHash } from '../attest/merkle.js';
 import { sha256 } from '../attest/sha256.js';
+import { devicesDigest } from './batch-checks.js';
+import { parseCanonicalStatementFast, parseEnvelopeCandidate } from './canonical-statement.js';
 import { verificationErrorFromAttest } from './errors.js';
 import { type Finding, finding } from './findings.js';
 import type { Keyring } from './keyring.js';
@@ -21,25 +23,97 @@ export interface OpenedBatch {
   readonly leafHash: Uint8Array;
   /** Trusted keys whose signatures verified. */
   readonly keyIds: readonly string[];
-  /** The payload as (canonical) text, for hashing parts of it without re-encoding. */
+  /** The payload as (canonical) text. */
   readonly payloadText: string;
+  /** SHA-256 (hex) of the canonical JSON of `predicate.devices`: what the subject digest must be. */
+  readonly devicesSha256: string;
 }
 
 /**
  * Opens one ledger line (one DSSE envelope as JSON, attacker-controlled): verifies the signature
  * over the payload bytes BEFORE parsing them, then requires canonical JSON and a well-formed
  * statement. Returns the batch, or the finding that stopped it.
+ *
+ * A line and payload of the usual shape take the fast path of `canonical-statement.ts` (one pass
+ * each instead of JSON.parse, a canonical re-encoding and the zod schema); it only ever accepts
+ * what the reference path below accepts, and anything else, every failure included, goes through
+ * the reference path, so every finding is made exactly as there.
  */
 export function openBatchLine(
   line: string,
   location: string,
   keyring: Keyring,
   verify?: Ed25519Verify,
-): { readonly ok: true; readonly batch: OpenedBatch } | { readonly ok: false; readonly finding: Finding } {
+): OpenResult {
+  const candidate = parseEnvelopeCandidate(line);
+  if (candidate === null) return openReference(line, location, keyring, verify);
+  let verified: { payload: Uint8Array; keyIds: readonly string[] };
+  try {
+    verified = verifyEnvelope(candidate, keyring, verify);
+  } catch (error) {
+    if (!(error instanceof AttestError)) throw error;
+    return openReference(line, location, keyring, verify);
+  }
+  const { payload, keyIds } = verified;
+  let payloadText: string;
+  try {
+    payloadText = stringFromUtf8(payload);
+  } catch {
+    return openReference(line, location, keyring, verify);
+  }
+  const fast = parseCanonicalStatementFast(payloadText);
+  if (fast === null) return openReference(line, location, keyring, verify, { envelope: candidate, verified });
+  const { statement, devicesStart, devicesEnd } = fast;
+  // One byte per character (ASCII): the devices' bytes are a span of the payload's, no re-encoding.
+  const devicesBytes =
+    payload.length === payloadText.length
+      ? payload.subarray(devicesStart, devicesEnd)
+      : utf8FromString(payloadText.slice(devicesStart, devicesEnd));
+  return {
+    ok: true,
+    batch: {
+      statement,
+      sequence: BigInt(statement.predicate.sequence),
+      payloadSha256: hexFromBytes(sha256(payload)),
+      leafHash: leafHash(utf8FromString(line)),
+      keyIds,
+      payloadText,
+      devicesSha256: hexFromBytes(sha256(devicesBytes)),
+    },
+  };
+}
+
+type OpenResult =
+  | { readonly ok: true; readonly batch: OpenedBatch }
+  | { readonly ok: false; readonly finding: Finding };
+
+function verifyEnvelope(
+  envelope: unknown,
+  keyring: Keyring,
+  verify: Ed25519Verify | undefined,
+): { payload: Uint8Array; keyIds: readonly string[] } {
+  return verifyDsse(envelope, keyring.publicKeys(), {
+    expectedPayloadType: BATCH_PAYLOAD_TYPE,
+    ...(verify ? { verify } : {}),
+  });
+}
+
+/**
+ * The reference path: each step of FORMAT.md §8 (2–4) on its own, with its own finding. `checked`:
+ * the line's envelope (what JSON.parse gives) and its verified payload, when the fast path got
+ * that far before handing over.
+ */
+function openReference(
+  line: string,
+  location: string,
+  keyring: Keyring,
+  verify: Ed25519Verify | undefined,
+  checked?: { envelope: unknown; verified: { payload: Uint8Array; keyIds: readonly string[] } },
+): OpenResult {
   const where = { sequence: null, location };
   let envelope: unknown;
   try {
-    envelope = JSON.parse(line);
+    envelope = checked ? checked.envelope : JSON.parse(line);
   } catch {
     return {
       ok: false,
@@ -50,10 +124,7 @@ export function openBatchLine(
   let keyIds: readonly string[];
   let statementValue: unknown;
   try {
-    const verified = verifyDsse(envelope, keyring.publicKeys(), {
-      expectedPayloadType: BATCH_PAYLOAD_TYPE,
-      ...(verify ? { verify } : {}),
-    });
+    const verified = checked ? checked.verified : verifyEnvelope(envelope, keyring, verify);
     payload = verified.payload;
     keyIds = verified.keyIds;
     statementValue = parseCanonicalJson(payload);
@@ -103,6 +174,7 @@ export function openBatchLine(
     };
   }
   const statement = parsed.statement;
+  const payloadText = stringFromUtf8(payload);
   return {
     ok: true,
     batch: {
@@ -111,7 +183,8 @@ export function openBatchLine(
       payloadSha256: hexFromBytes(sha256(payload)),
       leafHash: leafHash(utf8FromString(line)),
       keyIds,
-      payloadText: stringFromUtf8(payload),
+      payloadText,
+      devicesSha256: devicesDigest(statement.predicate.devices, payloadText),
     },
   };
 }

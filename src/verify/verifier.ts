@@ -115,7 +115,7 @@ export class LedgerVerifier {
     this.simulated ||= batch.statement.predicate.simulated;
     this.findings.push(
       ...this.checkKeyWindow(batch, location),
-      ...checkBatch(batch.statement, location, batch.payloadText),
+      ...checkBatch(batch.statement, location, batch),
     );
     this.findings.push(
       ...(this.previous
