@@ -63,6 +63,8 @@ interface ActiveSegment {
 }
 
 const LINE_BREAK = /[\n\r]/;
+const LF = 0x0a;
+const CR = 0x0d;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
@@ -70,8 +72,6 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * callers never interleave and indices follow call order.
  */
 export class LedgerStore {
-const LF = 0x0a;
-const CR = 0x0d;
   readonly dir: string;
   readonly maxSegmentBytes: number;
   readonly #emit: (event: LedgerEvent) => void;
@@ -173,26 +173,10 @@ const CR = 0x0d;
     if (this.#closing) return Promise.reject(closedError(this.dir));
     if (lines.length === 0) return Promise.resolve([]);
     let bytes: Buffer;
+    let lineBytes: number[];
     try {
       for (const line of lines) checkLine(line, this.dir);
       bytes = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const lastLine = (): string => {
-      const lastLength = lineBytes[lineBytes.length - 1] as number;
-      return buffer.toString('utf8', buffer.length - lastLength, buffer.length - 1);
-    };
-    return this.#enqueue(() => this.#writeGroup(buffer, lineBytes, lastLine));
-  }
-
-  #enqueue(write: () => Promise<AppendResult[]>): Promise<AppendResult[]> {
-    const result = this.#queue.then(write);
-    this.#queue = result.catch(() => undefined);
-    let lineBytes: number[];
-    return result;
-  }
-
       lineBytes = lines.map((line) => Buffer.byteLength(line) + 1);
     } catch (error) {
       return Promise.reject(error);
@@ -215,6 +199,22 @@ const CR = 0x0d;
     let lineBytes: number[];
     try {
       lineBytes = encodedLineLengths(buffer, this.dir);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const lastLine = (): string => {
+      const lastLength = lineBytes[lineBytes.length - 1] as number;
+      return buffer.toString('utf8', buffer.length - lastLength, buffer.length - 1);
+    };
+    return this.#enqueue(() => this.#writeGroup(buffer, lineBytes, lastLine));
+  }
+
+  #enqueue(write: () => Promise<AppendResult[]>): Promise<AppendResult[]> {
+    const result = this.#queue.then(write);
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
   /** Waits for queued appends, closes the segment and removes the lock. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -320,14 +320,6 @@ function invalidLine(dir: string, problem: string): LedgerError {
   });
 }
 
-/** The bytes of one line and its newline; throws `LEDGER_INVALID_LINE` for a line that cannot be one. */
-function encodeLine(line: string, dir: string): Buffer {
-  checkLine(line, dir);
-  return Buffer.from(`${line}\n`, 'utf8');
-}
-
-/** Writes all of `bytes` at `position`; loops only on a short write, which regular files rarely do. */
-async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
 /**
  * The byte length (newline included) of each line in `bytes`; throws `LEDGER_INVALID_LINE` unless
  * they are well-formed UTF-8 (which excludes encoded surrogates) of non-empty lines, each ended by
@@ -348,6 +340,14 @@ function encodedLineLengths(bytes: Buffer, dir: string): number[] {
   return lengths;
 }
 
+/** The bytes of one line and its newline; throws `LEDGER_INVALID_LINE` for a line that cannot be one. */
+function encodeLine(line: string, dir: string): Buffer {
+  checkLine(line, dir);
+  return Buffer.from(`${line}\n`, 'utf8');
+}
+
+/** Writes all of `bytes` at `position`; loops only on a short write, which regular files rarely do. */
+async function writeAll(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
   for (let written = 0; written < bytes.length; ) {
     const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
     if (bytesWritten === 0) throw new Error('write made no progress');
