@@ -4,6 +4,7 @@ import { canonicalBytes } from '../attest/canonical.js';
 import { canonicalMemberText } from '../attest/json-span.js';
 import { sha256 } from '../attest/sha256.js';
 import { type Finding, finding } from './findings.js';
+import { certainlyAtMostProduct, safe, small } from './small-integers.js';
 
 /** Power may exceed the enforced limit briefly; beyond limit × this margin a number is implausible. */
 export const POWER_LIMIT_MARGIN = 2n;
@@ -36,8 +37,12 @@ export function checkBatch(
       }),
     );
   }
-  for (const device of p.devices) findings.push(...checkDevice(device, where));
-  findings.push(...checkTotals(statement, where));
+  // Each device and the totals are first checked on Numbers where that is exact; only a device
+  // (or totals) not certainly passing so is checked, and its findings made, with BigInt.
+  for (const device of p.devices) {
+    if (!devicePassesExactly(device)) findings.push(...checkDevice(device, where));
+  }
+  if (!totalsPassExactly(statement)) findings.push(...checkTotals(statement, where));
   return findings;
 }
 
@@ -54,6 +59,106 @@ export function devicesDigest(
       ? null
       : canonicalMemberText(canonicalPayloadText, ['predicate', 'devices']);
   return hexFromBytes(sha256(devicesText === null ? canonicalBytes(devices) : utf8FromString(devicesText)));
+}
+
+/**
+ * True only when every check of {@link checkDevice} certainly passes, decided on Numbers where
+ * they are exact (`small-integers.ts`); false when any check fails or cannot be decided so.
+ */
+function devicePassesExactly(d: WireDevice): boolean {
+  const a = d.attribution;
+  const r = a.resolved;
+  const energy = small(d.energyMicroJoules);
+  const counterEnergy = small(d.counterEnergyMicroJoules);
+  const fallback = small(d.fallbackEnergyMicroJoules);
+  const downtime = small(d.downtimeEnergyMicroJoules);
+  const integrated = small(d.integratedEnergyMicroJoules);
+  const requests = small(a.requestsMicroJoules);
+  const idle = small(a.idleMicroJoules);
+  const unattributed = small(a.unattributedMicroJoules);
+  const deferred = small(a.deferredMicroJoules);
+  const idleShared = small(a.idleSharedMicroJoules);
+  const idleUnshared = small(a.idleUnsharedMicroJoules);
+  const rIdle = small(r.idleMicroJoules);
+  const rIdleShared = small(r.idleSharedMicroJoules);
+  const rIdleUnshared = small(r.idleUnsharedMicroJoules);
+  const compared = small(d.comparedCounterMicroJoules);
+  const residual = small(d.residualMicroJoules);
+  const covered = small(d.coveredNanos);
+  if (
+    energy === undefined ||
+    counterEnergy === undefined ||
+    fallback === undefined ||
+    downtime === undefined ||
+    integrated === undefined ||
+    requests === undefined ||
+    idle === undefined ||
+    unattributed === undefined ||
+    deferred === undefined ||
+    idleShared === undefined ||
+    idleUnshared === undefined ||
+    rIdle === undefined ||
+    rIdleShared === undefined ||
+    rIdleUnshared === undefined ||
+    compared === undefined ||
+    residual === undefined ||
+    covered === undefined
+  )
+    return false;
+  if (d.energySource === 'counter') {
+    if (d.counterStartMicroJoules !== null && d.counterEndMicroJoules !== null) {
+      // Counters are often beyond 15 digits: this one check keeps BigInt.
+      if (counterEnergyOf(d) !== BigInt(d.counterEnergyMicroJoules)) return false;
+    }
+    if (safe(counterEnergy + fallback) !== energy || downtime > counterEnergy) return false;
+  } else if (d.energySource === 'integrated-power' && integrated !== energy) return false;
+  if (safe(requests + idle + unattributed + deferred) !== energy) return false;
+  if (safe(idleShared + idleUnshared) !== idle) return false;
+  if (safe(rIdleShared + rIdleUnshared) !== rIdle) return false;
+  const b = a.idleBaseline;
+  if (b === null) {
+    if (idle > 0) return false;
+  } else {
+    if (!certainlyAtMostProduct(idle, b.maxPowerMilliWatts, covered)) return false;
+    if (!(b.minPowerMilliWatts <= b.powerMilliWatts && b.powerMilliWatts <= b.maxPowerMilliWatts))
+      return false;
+    if (b.source === 'configured' && (b.sampleCount !== 0 || b.idleNanos !== '0')) return false;
+    if (b.source === 'learned' && (b.sampleCount === 0 || b.idleNanos === '0')) return false;
+  }
+  if (d.powerLimitMilliWatts !== null) {
+    const limit = d.powerLimitMilliWatts * Number(POWER_LIMIT_MARGIN);
+    const span = safe(covered + Number(SLACK_NANOS));
+    if (span === undefined || !certainlyAtMostProduct(energy, limit, span)) return false;
+    if (d.peakPowerMilliWatts !== null && d.peakPowerMilliWatts > limit) return false;
+  }
+  const implied = compared - residual;
+  return implied >= 0 && implied <= integrated;
+}
+
+/** True only when every total certainly equals its sum, decided on Numbers where exact. */
+function totalsPassExactly(statement: BatchStatement): boolean {
+  let all = 0;
+  let gpu = 0;
+  let cpu = 0;
+  let dram = 0;
+  for (const d of statement.predicate.devices) {
+    if (d.accounting === 'overlapping') continue;
+    const energy = small(d.energyMicroJoules);
+    if (energy === undefined) return false;
+    all += energy;
+    if (d.hwType === 'gpu') gpu += energy;
+    else if (d.hwType === 'cpu') cpu += energy;
+    else if (d.hwType === 'dram') dram += energy;
+    // Every partial sum stays safe, so each is exact (a larger true sum would show here).
+    if (safe(all) === undefined) return false;
+  }
+  const t = statement.predicate.totals;
+  return (
+    small(t.energyMicroJoules) === all &&
+    small(t.gpuEnergyMicroJoules) === gpu &&
+    small(t.cpuEnergyMicroJoules) === cpu &&
+    small(t.dramEnergyMicroJoules) === dram
+  );
 }
 
 function checkDevice(d: WireDevice, where: Where): Finding[] {
