@@ -75,6 +75,29 @@ class Parser {
     return text.slice(pos + 1, end);
   }
 
+  /**
+   * A string holding a decimal integer: `^(0|[1-9]\d{0,29})$`, or with `signed`
+   * `^(0|-?[1-9]\d{0,29})$` (the schema's patterns), read in one scan.
+   */
+  decimal(signed: boolean): string {
+    const { text, pos } = this;
+    if (text.charCodeAt(pos) !== 0x22) this.fail();
+    let i = pos + 1;
+    if (signed && text.charCodeAt(i) === 0x2d) i += 1;
+    const first = i;
+    let c = text.charCodeAt(i);
+    while (c >= 0x30 && c <= 0x39) {
+      i += 1;
+      c = text.charCodeAt(i);
+    }
+    const digits = i - first;
+    if (c !== 0x22 || digits < 1 || digits > 30) this.fail();
+    // A leading zero only as "0" itself (no "00", no "-0").
+    if (text.charCodeAt(first) === 0x30 && (digits > 1 || first > pos + 1)) this.fail();
+    this.pos = i + 1;
+    return text.slice(pos + 1, i);
+  }
+
   /** A string of free text: no control character either (JSON.parse refuses them raw). */
   plainString(): string {
     const s = this.string();
@@ -176,19 +199,6 @@ class Parser {
 // ---------------------------------------------------------------------------------------------
 // The schema of batch format v1, rule for rule as `src/attest/batch-schema.ts` states it.
 
-function isDecimal(s: string, signed: boolean): boolean {
-  // ^(0|[1-9]\d{0,29})$, or with signed ^(0|-?[1-9]\d{0,29})$
-  let i = signed && s.charCodeAt(0) === 0x2d ? 1 : 0;
-  const digits = s.length - i;
-  if (digits < 1 || digits > 30) return false;
-  if (s.charCodeAt(i) === 0x30) return digits === 1 && i === 0;
-  for (; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x30 || c > 0x39) return false;
-  }
-  return true;
-}
-
 function isHex64(s: string): boolean {
   if (s.length !== 64) return false;
   for (let i = 0; i < 64; i++) {
@@ -214,8 +224,8 @@ const checked =
     if (!test(s)) p.fail();
     return s;
   };
-const decimal = checked((s) => isDecimal(s, false));
-const signedDecimal = checked((s) => isDecimal(s, true));
+const decimal: Parse = (p) => p.decimal(false);
+const signedDecimal: Parse = (p) => p.decimal(true);
 const hex64 = checked(isHex64);
 const text = checked((s) => s.length <= 512 && noControl(s));
 const text1 = checked((s) => s.length >= 1 && s.length <= 512 && noControl(s));
