@@ -1,5 +1,6 @@
 import { BATCH_PREDICATE_TYPE, type BatchStatement, STATEMENT_TYPE } from '../attest/batch-format.js';
 import { isWellFormedString } from '../attest/bytes.js';
+import { readDevice } from './device-pattern.js';
 
 /**
  * The verifier's fast path for a batch statement: one pass over the payload text that parses it
@@ -387,7 +388,7 @@ const idleBaseline = object({
   idleNanos: decimal,
 });
 
-const device = object(
+const deviceByMembers = object(
   {
     deviceId: text1,
     probe: text,
@@ -507,6 +508,14 @@ const event: Parse = (p) => {
     }
   }
   return p.fail();
+};
+
+/** A device: the usual shape by one regular expression (`device-pattern.ts`), else member by member. */
+const device: Parse = (p) => {
+  const read = readDevice(p.text, p.pos);
+  if (read === null) return deviceByMembers(p);
+  p.pos = read.end;
+  return read.device;
 };
 
 const devices: Parse = (p) => {

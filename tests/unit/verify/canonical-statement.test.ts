@@ -210,6 +210,40 @@ describe('parseCanonicalStatementFast', () => {
     expect(refused).toBeGreaterThan(2000);
   });
 
+  it('opens devices with discontinuities and gaps (member by member) as the reference path does', () => {
+    const base = JSON.parse(payloads[0]!) as { predicate: { devices: Record<string, unknown>[] } };
+    const [first, ...rest] = base.predicate.devices;
+    const edited = {
+      ...first,
+      discontinuities: [{ fromMicroJoules: '500', reason: 'counter-reset', toMicroJoules: '3' }],
+      gaps: [
+        {
+          bridged: true,
+          durationNanos: '7',
+          endMonoNanos: null,
+          reason: 'probe timeout',
+          startMonoNanos: '1',
+        },
+        {
+          bridged: false,
+          code: 'E_X',
+          durationNanos: '0',
+          endMonoNanos: '9',
+          reason: '',
+          startMonoNanos: null,
+        },
+      ],
+    };
+    const text = canonicalString({ ...base, predicate: { ...base.predicate, devices: [edited, ...rest] } });
+    expect(agrees(text)).toBe(true);
+    const over = canonicalString({
+      ...base,
+      predicate: { ...base.predicate, devices: [{ ...edited, gaps: Array(33).fill(edited.gaps[0]) }] },
+    });
+    expect(agrees(over)).toBe(false);
+    expect(reference(over)).toBeNull();
+  });
+
   it('opens factor snapshots, and leaves index-like names, duplicates and escapes to the reference path', () => {
     const base = JSON.parse(payloads[0]!) as { predicate: { factors: unknown } };
     const withFactors = (factors: unknown): string =>
