@@ -75,12 +75,26 @@ export function openBatchLine(
       statement,
       sequence: BigInt(statement.predicate.sequence),
       payloadSha256: hexFromBytes(sha256(payload)),
-      leafHash: leafHash(utf8FromString(line)),
+      leafHash: lineLeafHash(line),
       keyIds,
       payloadText,
       devicesSha256: hexFromBytes(sha256(devicesBytes)),
     },
   };
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The line's RFC 9162 leaf hash, SHA-256(0x00 ‖ UTF-8 of the line), as `leafHash` computes it, with
+ * the bytes written once into the hashed buffer. A fast-path line is ASCII (its payload decoded as
+ * base64); should one not be, the general path encodes it.
+ */
+function lineLeafHash(line: string): Uint8Array {
+  const input = new Uint8Array(1 + line.length);
+  const { read, written } = encoder.encodeInto(line, input.subarray(1));
+  if (read !== line.length || written !== line.length) return leafHash(utf8FromString(line));
+  return sha256(input);
 }
 
 type OpenResult =
