@@ -1,6 +1,7 @@
 import { BATCH_PREDICATE_TYPE, type BatchStatement, STATEMENT_TYPE } from '../attest/batch-format.js';
 import { isWellFormedString } from '../attest/bytes.js';
 import { readDevice } from './device-pattern.js';
+import { readStatementHead, readStatementTail } from './statement-pattern.js';
 
 /**
  * The verifier's fast path for a batch statement: one pass over the payload text that parses it
@@ -568,6 +569,21 @@ export function parseCanonicalStatementFast(payloadText: string): FastStatement 
   if (payloadText.includes('\\') || !wellFormed(payloadText)) return null;
   const p = new Parser(payloadText);
   try {
+    // The usual statement: head and tail by regular expressions (`statement-pattern.ts`).
+    const head = readStatementHead(payloadText);
+    if (head !== null) {
+      p.pos = head.end;
+      const list = devices(p) as unknown[];
+      const value = readStatementTail(payloadText, p.pos, head.agent, list);
+      if (value !== null) {
+        return {
+          statement: value as unknown as BatchStatement,
+          devicesStart: p.devicesStart,
+          devicesEnd: p.devicesEnd,
+        };
+      }
+      p.pos = 0;
+    }
     const value = statement(p);
     if (p.pos !== payloadText.length || p.devicesStart < 0) return null;
     return {

@@ -6,19 +6,19 @@
  * Only for text known to hold no backslash.
  */
 
-const DEC = '"(0|[1-9]\\d{0,29})"';
-const SIGNED_DEC = '"(0|-?[1-9]\\d{0,29})"';
+export const DEC = '"(0|[1-9]\\d{0,29})"';
+export const SIGNED_DEC = '"(0|-?[1-9]\\d{0,29})"';
 /** Free text: at most 512 UTF-16 units, no quote, backslash or control character. */
-const TEXT = '"([^"\\\\\\u0000-\\u001f]{0,512})"';
-const TEXT1 = '"([^"\\\\\\u0000-\\u001f]{1,512})"';
+export const TEXT = '"([^"\\\\\\u0000-\\u001f]{0,512})"';
+export const TEXT1 = '"([^"\\\\\\u0000-\\u001f]{1,512})"';
 /** A non-negative integer of at most 16 digits; its bound is checked on the Number. */
-const INT = '(0|[1-9]\\d{0,15})';
-const BOOL = '(true|false)';
-const nullable = (pattern: string): string => `(?:null|${pattern})`;
+export const INT = '(0|[1-9]\\d{0,15})';
+export const BOOL = '(true|false)';
+export const nullable = (pattern: string): string => `(?:null|${pattern})`;
 const oneOf = (...values: string[]): string => `"(${values.join('|')})"`;
 
 /** `{"a":…,"b":…}` from members given in RFC 8785 order (checked). */
-function object(members: readonly (readonly [string, string])[]): string {
+export function object(members: readonly (readonly [string, string])[]): string {
   const names = members.map(([name]) => name);
   if (names.join() !== [...names].sort().join()) throw new Error(`members out of order: ${names.join()}`);
   return `\\{${members.map(([name, pattern], i) => `${i === 0 ? '' : ','}"${name}":${pattern}`).join('')}\\}`;
@@ -99,7 +99,7 @@ const DEVICE = new RegExp(
 const MAX_MILLIWATTS = 1_000_000_000;
 
 /** A count (0 … 2^53 − 1) or null; undefined when out of range. */
-function count(text: string): number | undefined {
+export function count(text: string): number | undefined {
   const n = Number(text);
   return n <= Number.MAX_SAFE_INTEGER ? n : undefined;
 }

@@ -117,7 +117,12 @@ function paths(value: Json, prefix: (string | number)[] = [], out: (string | num
   return out;
 }
 
-function mutateValue(root: Json, path: (string | number)[], pick: (n: number) => number): Json {
+function mutateValue(
+  root: Json,
+  path: (string | number)[],
+  pick: (n: number) => number,
+  replacement?: Json,
+): Json {
   const copy = structuredClone(root);
   if (path.length === 0) return copy;
   let parent = copy as Record<string | number, Json>;
@@ -128,7 +133,10 @@ function mutateValue(root: Json, path: (string | number)[], pick: (n: number) =>
   else if (how === 1 && !Array.isArray(parent)) parent[`${String(last)}X`] = 'extra';
   else if (how === 2 && Array.isArray(parent)) parent.push(structuredClone(parent[last as number]) as Json);
   else if (how === 3 && Array.isArray(parent)) parent.splice(last as number, 1);
-  else parent[last] = structuredClone(VALUES[pick(VALUES.length)]) as Json;
+  else
+    parent[last] = structuredClone(
+      replacement !== undefined ? replacement : VALUES[pick(VALUES.length)],
+    ) as Json;
   return copy;
 }
 
@@ -164,6 +172,31 @@ describe('parseCanonicalStatementFast', () => {
     // Both outcomes are exercised: valid edits (other numbers, names) and invalid ones.
     expect(accepted).toBeGreaterThan(100);
     expect(refused).toBeGreaterThan(1000);
+  });
+
+  it('accepts no single-member edit the reference path refuses (every member × every value)', () => {
+    // A statement of the usual shape (no events), so every edit meets the regular expressions first.
+    const text = payloads.find((t) => t.includes('"events":[]') && t.includes('"idleBaseline":{'));
+    expect(text).toBeDefined();
+    const original = JSON.parse(text as string) as Json;
+    let accepted = 0;
+    for (const path of paths(original).slice(1)) {
+      const edits: Json[] = VALUES.map((value) => mutateValue(original, path, () => 5, value as Json));
+      edits.push(
+        mutateValue(original, path, () => 0),
+        mutateValue(original, path, () => 1),
+      );
+      for (const edited of edits) {
+        let edit: string;
+        try {
+          edit = canonicalString(edited);
+        } catch {
+          continue; // not JSON the signer could have written (a float, 2^53)
+        }
+        if (agrees(edit)) accepted += 1;
+      }
+    }
+    expect(accepted).toBeGreaterThan(200);
   });
 
   it('accepts no mutated statement the reference path refuses (text mutations)', () => {
