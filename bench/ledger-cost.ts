@@ -338,7 +338,7 @@ function stageBreakdown(
       part: false,
       run: each(payloads, (p) => parseBatchStatement(parseCanonicalJson(p))),
     },
-    { name: 'line utf8 encode (surrogate scan)', part: true, run: each(lines, (l) => utf8FromString(l)) },
+    { name: 'line utf8 encode', part: true, run: each(lines, (l) => utf8FromString(l)) },
     {
       name: 'SHA-256 payload + leaf + devices span',
       part: true,
@@ -349,7 +349,7 @@ function stageBreakdown(
       ]),
     },
     {
-      name: 'checkBatch (BigInt sums)',
+      name: 'checkBatch (sums: Numbers where exact, else BigInt)',
       part: true,
       run: each(statements, (st, i) => checkBatch(st, 'x', { devicesSha256: digests[i] as string })),
     },
