@@ -4,7 +4,7 @@ import { canonicalBytes } from '../attest/canonical.js';
 import { canonicalMemberText } from '../attest/json-span.js';
 import { sha256 } from '../attest/sha256.js';
 import { type Finding, finding } from './findings.js';
-import { certainlyAtMostProduct, safe, small } from './small-integers.js';
+import { certainlyAtMostProduct, difference, safe, small } from './small-integers.js';
 
 /** Power may exceed the enforced limit briefly; beyond limit × this margin a number is implausible. */
 export const POWER_LIMIT_MARGIN = 2n;
@@ -107,8 +107,13 @@ function devicePassesExactly(d: WireDevice): boolean {
     return false;
   if (d.energySource === 'counter') {
     if (d.counterStartMicroJoules !== null && d.counterEndMicroJoules !== null) {
-      // Counters are often beyond 15 digits: this one check keeps BigInt.
-      if (counterEnergyOf(d) !== BigInt(d.counterEnergyMicroJoules)) return false;
+      const delta =
+        d.wrapCount === 0 && d.discontinuities.length === 0
+          ? difference(d.counterEndMicroJoules, d.counterStartMicroJoules)
+          : undefined;
+      if (delta === undefined) {
+        if (counterEnergyOf(d) !== BigInt(d.counterEnergyMicroJoules)) return false;
+      } else if (delta !== counterEnergy) return false;
     }
     if (safe(counterEnergy + fallback) !== energy || downtime > counterEnergy) return false;
   } else if (d.energySource === 'integrated-power' && integrated !== energy) return false;

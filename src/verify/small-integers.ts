@@ -28,3 +28,23 @@ export function safe(value: number): number | undefined {
 export function certainlyAtMostProduct(a: number, b: number, c: number): boolean {
   return a * 1_000_000 * (1 + 1e-9) <= b * c;
 }
+
+/** 10^15: the split of {@link difference}; multiples up to 8 × 10^15 are exact. */
+const LIMB = 1e15;
+
+/**
+ * `a − b` for non-negative decimal strings of up to 30 digits (energy counters run to 17 and
+ * more), exactly, or undefined when the difference may not be a safe integer. Each is split into
+ * a high and a low part of at most 15 digits, both exact; with high parts at most 8 apart,
+ * (highA − highB) × 10^15 + (lowA − lowB) stays below 9 × 10^15 < 2^53 in magnitude.
+ */
+export function difference(a: string, b: string): number | undefined {
+  if (a.length > 30 || b.length > 30) return undefined;
+  const highA = a.length > 15 ? Number(a.slice(0, a.length - 15)) : 0;
+  const highB = b.length > 15 ? Number(b.slice(0, b.length - 15)) : 0;
+  const high = highA - highB;
+  if (high < -8 || high > 8) return undefined;
+  const lowA = Number(a.length > 15 ? a.slice(a.length - 15) : a);
+  const lowB = Number(b.length > 15 ? b.slice(b.length - 15) : b);
+  return safe(high * LIMB + (lowA - lowB));
+}

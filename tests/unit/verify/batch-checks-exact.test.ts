@@ -177,6 +177,35 @@ describe('checkBatch on Numbers and BigInt', () => {
     expect(checksOf(withEnergy(energyCeiling + 1n))).toEqual([`energy-ceiling:${energyCeiling + 1n}`]);
   });
 
+  it('checks counter arithmetic on 17- to 30-digit counters to the µJ', () => {
+    const counter = (start: string, end: string, energy: bigint) =>
+      statementWith([energy.toString()], (d) => {
+        d.energySource = 'counter';
+        d.counterStartMicroJoules = start;
+        d.counterEndMicroJoules = end;
+        d.counterEnergyMicroJoules = energy.toString();
+        d.fallbackEnergyMicroJoules = '0';
+        d.downtimeEnergyMicroJoules = '0';
+        d.wrapCount = 0;
+        d.discontinuities = [];
+      });
+    const cases: [string, string][] = [
+      ['19817280192500001', '19817280242214000'], // 17 digits, same high part
+      ['19817280999999999', '19817281000000003'], // across a 10^15 boundary
+      ['900719925474099', '9007199254740993'], // 15 vs 16 digits, Number(end) rounds
+      ['1', '8999999999999999'], // 8 limbs apart
+      ['1', '9999999999999999'], // 9 limbs apart: BigInt decides
+      ['123456789012345678901234567890', '123456789012345678901234567899'],
+      ['5', '5'],
+    ];
+    for (const [start, end] of cases) {
+      const energy = BigInt(end) - BigInt(start);
+      expect(checksOf(counter(start, end, energy)), `${start}..${end}`).toEqual([]);
+      const off = counter(start, end, energy + 1n);
+      expect(checksOf(off), `${start}..${end} + 1`).toEqual([`counter-arithmetic:${energy + 1n}`]);
+    }
+  });
+
   it('checks the residual bounds and idle splits at 15 digits', () => {
     const e = '100000000000000';
     const residual = (compared: string, r: string) =>
