@@ -73,7 +73,7 @@ export function buildRequestPipeline(options: {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly devices: readonly DeviceInfo[];
-  /** Converts each record's active energy to CO2e and water (the active boundary) before it is sealed. */
+  /** Converts each record's energy to CO2e and water, for both boundaries, before it is sealed. */
   readonly factors: FactorSnapshot;
   /** Where allocations and records go; read on each call, so the ledger can open after this. */
   readonly batcher: () => Batcher | null;
