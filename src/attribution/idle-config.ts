@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 import { type MilliWatts, NANOS_PER_MILLI } from '../units.js';
-import { LearnedIdleBaseline } from './idle-learner.js';
+import { LearnedIdleBaseline, type LearnedIdleOptions } from './idle-learner.js';
 import { configuredIdleBaseline, type IdleBaseline } from './types.js';
 
 /**
@@ -12,6 +12,7 @@ import { configuredIdleBaseline, type IdleBaseline } from './types.js';
 export function idleBaselineOf(
   attribution: Config['attribution'],
   configured: ReadonlyMap<string, MilliWatts>,
+  onLearned?: LearnedIdleOptions['onLearned'],
 ): IdleBaseline {
   if (attribution.idleBaseline === 'configured') return configuredIdleBaseline(configured);
   if (attribution.idleLearnMinMs > attribution.idleLearnWindowMs) {
@@ -32,5 +33,6 @@ export function idleBaselineOf(
     settleNanos: BigInt(attribution.idleSettleMs) * NANOS_PER_MILLI,
     windowNanos: BigInt(attribution.idleLearnWindowMs) * NANOS_PER_MILLI,
     minIdleNanos: BigInt(attribution.idleLearnMinMs) * NANOS_PER_MILLI,
+    ...(onLearned === undefined ? {} : { onLearned }),
   });
 }

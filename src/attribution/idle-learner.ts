@@ -19,7 +19,19 @@ export interface LearnedIdleOptions {
   readonly windowNanos?: bigint;
   /** Idle time needed before the learned value replaces the configured one (default 60 s). */
   readonly minIdleNanos?: bigint;
+  /**
+   * Told when a device's learned value is first in use, and each time it then moves by at least
+   * {@link REPORT_CHANGE_PERCENT} % from the value last told (for the operator's log).
+   */
+  readonly onLearned?: (
+    deviceId: string,
+    use: IdleBaselineUse,
+    previousMilliWatts: MilliWatts | null,
+  ) => void;
 }
+
+/** How far (in %) a learned value must move from the one last reported before it is reported again. */
+export const REPORT_CHANGE_PERCENT = 5;
 
 interface Sample {
   readonly powerMilliWatts: MilliWatts;
@@ -34,6 +46,8 @@ interface DeviceState {
   idleNanos: bigint;
   sinceRecomputeNanos: bigint;
   learned: IdleBaselineUse | null;
+  /** The learned power last passed to `onLearned`. */
+  reportedMilliWatts: MilliWatts | null;
 }
 
 /**
@@ -55,6 +69,7 @@ export class LearnedIdleBaseline implements IdleBaseline {
   private readonly windowNanos: bigint;
   private readonly minIdleNanos: bigint;
   private readonly devices = new Map<string, DeviceState>();
+  private readonly onLearned: LearnedIdleOptions['onLearned'];
 
   /** Throws `RangeError` for a negative duration or a window shorter than the minimum. */
   constructor(options: LearnedIdleOptions) {
@@ -62,6 +77,7 @@ export class LearnedIdleBaseline implements IdleBaseline {
     this.settleNanos = options.settleNanos ?? DEFAULT_IDLE_SETTLE_NANOS;
     this.windowNanos = options.windowNanos ?? DEFAULT_IDLE_WINDOW_NANOS;
     this.minIdleNanos = options.minIdleNanos ?? DEFAULT_IDLE_MIN_NANOS;
+    this.onLearned = options.onLearned;
     if (this.settleNanos < 0n || this.minIdleNanos <= 0n || this.windowNanos < this.minIdleNanos) {
       throw new RangeError(
         `learned idle baseline needs settle ≥ 0 and 0 < min idle (${this.minIdleNanos} ns) ≤ window (${this.windowNanos} ns)`,
@@ -103,15 +119,35 @@ export class LearnedIdleBaseline implements IdleBaseline {
       interval.energyMicroJoules === null ? null : averageMilliWatts(interval.energyMicroJoules, end - start);
     if (power === null) return;
     this.addSample(state, { powerMilliWatts: power, nanos: end - start });
+    this.report(deviceId, state);
   }
 
   private stateOf(deviceId: string): DeviceState {
     let state = this.devices.get(deviceId);
     if (!state) {
-      state = { lastBusyMonoNanos: null, samples: [], idleNanos: 0n, sinceRecomputeNanos: 0n, learned: null };
+      state = {
+        lastBusyMonoNanos: null,
+        samples: [],
+        idleNanos: 0n,
+        sinceRecomputeNanos: 0n,
+        learned: null,
+        reportedMilliWatts: null,
+      };
       this.devices.set(deviceId, state);
     }
     return state;
+  }
+
+  private report(deviceId: string, state: DeviceState): void {
+    const learned = state.learned;
+    if (learned === null || this.onLearned === undefined) return;
+    const previous = state.reportedMilliWatts;
+    const moved =
+      previous === null ||
+      Math.abs(learned.powerMilliWatts - previous) * 100 >= REPORT_CHANGE_PERCENT * Math.max(previous, 1);
+    if (!moved) return;
+    state.reportedMilliWatts = learned.powerMilliWatts;
+    this.onLearned(deviceId, learned, previous);
   }
 
   private addSample(state: DeviceState, sample: Sample): void {

@@ -98,7 +98,20 @@ export function buildRequestPipeline(options: {
     engines,
     hostDeviceIds,
     idlePowerMilliWatts: idle,
-    idleBaseline: idleBaselineOf(config.attribution, idle),
+    idleBaseline: idleBaselineOf(config.attribution, idle, (deviceId, use, previousMilliWatts) =>
+      logger.info(
+        {
+          code: 'IDLE_BASELINE_LEARNED',
+          deviceId,
+          powerMilliWatts: use.powerMilliWatts,
+          previousMilliWatts,
+          configuredMilliWatts: idle.get(deviceId) ?? 0,
+          sampleCount: use.sampleCount,
+          idleSeconds: Number(use.idleNanos / 1_000_000_000n),
+        },
+        `idle baseline of ${deviceId} learned: ${(use.powerMilliWatts / 1000).toFixed(1)} W`,
+      ),
+    ),
     prefillWeight: config.attribution.prefillWeight,
     decodeWeight: config.attribution.decodeWeight,
     maxDelayNanos: BigInt(config.attribution.maxDelayMs) * NANOS_PER_MILLI,

@@ -221,6 +221,33 @@ describe('learned idle baseline', () => {
     expect(baseline.idleFor('gpu9', second(0n, 0n)).source).toBe('configured');
   });
 
+  it('tells the operator when a value is first learned and when it moves by 5 % or more, not on every recompute', () => {
+    const told: Array<[string, number, number | null]> = [];
+    const baseline = new LearnedIdleBaseline({
+      configured,
+      settleNanos: 0n,
+      windowNanos: 20n * S,
+      minIdleNanos: 10n * S,
+      onLearned: (deviceId, use, previous) => told.push([deviceId, use.powerMilliWatts, previous]),
+    });
+    // 9 s of idle: not yet learned, nothing told.
+    for (let t = 1n; t <= 9n; t++) baseline.observe('gpu0', second(t, 40n), []);
+    expect(told).toEqual([]);
+    // The 10th second reaches the minimum: learned 40 W, told once; more 40 W seconds tell nothing.
+    for (let t = 10n; t <= 30n; t++) baseline.observe('gpu0', second(t, 40n), []);
+    expect(told).toEqual([['gpu0', 40_000, null]]);
+    // 41 W is within 5 % of the value told: the median moves but nobody is told.
+    for (let t = 31n; t <= 60n; t++) baseline.observe('gpu0', second(t, 41n), []);
+    expect(baseline.idleFor('gpu0', second(0n, 0n)).powerMilliWatts).toBe(41_000);
+    expect(told).toHaveLength(1);
+    // 50 W is 5 % or more away from 40 W: told, with the previous value.
+    for (let t = 61n; t <= 90n; t++) baseline.observe('gpu0', second(t, 50n), []);
+    expect(told).toEqual([
+      ['gpu0', 40_000, null],
+      ['gpu0', 50_000, 40_000],
+    ]);
+  });
+
   it('is chosen by attribution.idleBaseline, and refuses a minimum longer than the window', () => {
     const defaults = configSchema.parse({}).attribution;
     expect(defaults).toMatchObject({
