@@ -1,7 +1,7 @@
 import type { ScannedLine } from '../api/ledger-index.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
-import type { OtlpExport } from '../export/index.js';
+import type { OtlpExport, OtlpExportOptions } from '../export/index.js';
 import type { SealedBatch } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
 import type { Meter } from '../meter/meter.js';
@@ -82,7 +82,10 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
   meter.subscribe((tick) => opened.batcher.onTick(tick));
   meter.subscribe((tick) => pipeline.onTick(tick));
   try {
-    otlp = config.otlp.enabled || config.prometheus.enabled ? await startOtlp(inputs, opened) : null;
+    otlp =
+      config.otlp.enabled || config.prometheus.enabled
+        ? await startOtlp(inputs, opened, () => pipeline.spanStats())
+        : null;
   } catch (error) {
     await opened.close();
     throw error;
@@ -104,11 +107,16 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
 }
 
 /** Starts OTLP and/or Prometheus export; without a ledger, the resource has no signed host id. */
-async function startOtlp(inputs: ServiceInputs, ledger: OpenLedger | null): Promise<OtlpExport | null> {
+async function startOtlp(
+  inputs: ServiceInputs,
+  ledger: OpenLedger | null,
+  spanStats?: OtlpExportOptions['spanStats'],
+): Promise<OtlpExport | null> {
   const { startOtlpExport } = await import('../export/index.js');
   const exported = await startOtlpExport({
     config: inputs.config,
     meter: inputs.meter,
+    ...(spanStats ? { spanStats } : {}),
     ...(ledger ? { host: ledger.host } : {}),
     onEvent: (event) => inputs.logger.info({ code: 'OTLP_EVENT', event }, `otlp: ${event.kind}`),
   });

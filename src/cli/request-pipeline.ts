@@ -17,8 +17,9 @@ import { type InlineEnergy, inlineEnergyOf } from '../proxy/inline-energy.js';
 import { createMeasuringProxy, type MeasuringProxy } from '../proxy/proxy.js';
 import { RecordWaiters } from '../proxy/record-waiter.js';
 import type { EngineSpec, RequestEvent, RequestEventSink } from '../requests/types.js';
+import type { SpanIntakeStats } from '../spans/intake.js';
 import { SpanJoinIndex } from '../spans/join.js';
-import type { SpanServer } from '../spans/server.js';
+import type { RunningSpanIntake } from '../spans/wiring.js';
 import { NANOS_PER_MILLI } from '../units.js';
 
 /** How long a stop waits for in-flight proxied requests before closing anyway. */
@@ -38,6 +39,8 @@ export interface RequestPipeline {
   stopIntake(): Promise<void>;
   /** Allocates everything still pending; call after the meter's last tick, before the last seal. */
   finish(): void;
+  /** Span intake's counters since start; `null` when intake is off or not started. */
+  spanStats(): Readonly<SpanIntakeStats> | null;
 }
 
 /**
@@ -138,7 +141,7 @@ export function buildRequestPipeline(options: {
   };
   const proxy = config.proxy.enabled ? buildProxy(config, clock, logger, engines, onEvent, inline) : null;
   let events: EventApiServer | null = null;
-  let spans: SpanServer | null = null;
+  let spans: RunningSpanIntake | null = null;
   return {
     attributor,
     engines,
@@ -173,6 +176,7 @@ export function buildRequestPipeline(options: {
         ]);
     },
     finish: () => attributor.flush(),
+    spanStats: () => spans?.stats() ?? null,
   };
 }
 
@@ -278,7 +282,7 @@ async function startSpans(
   engines: readonly EngineSpec[],
   attributor: Attributor,
   join: SpanJoinIndex,
-): Promise<SpanServer> {
+): Promise<RunningSpanIntake> {
   const { startSpanIntake } = await import('../spans/wiring.js');
   return startSpanIntake({ config, clock, logger, engines, attributor, join });
 }

@@ -9,7 +9,12 @@ import { getBooleanFromEnv } from '@opentelemetry/core';
 import type { Config } from '../config/schema.js';
 import { VERSION } from '../version.js';
 import { type LogExportEvent, OtlpLedgerLogs } from './otlp-logs.js';
-import { type ExportedRequest, type MeterStatusSource, OtlpMetrics } from './otlp-metrics.js';
+import {
+  type ExportedRequest,
+  type MeterStatusSource,
+  OtlpMetrics,
+  type OtlpMetricsOptions,
+} from './otlp-metrics.js';
 import { PrometheusEndpoint } from './prometheus.js';
 import { buildOtlpResource, type ResourceHost } from './resource.js';
 
@@ -26,6 +31,8 @@ export interface OtlpExportOptions {
   readonly meter: MeterStatusSource;
   /** The host identity the batches carry (`readHostIdentity()`), for `host.id` / `host.name`. */
   readonly host?: ResourceHost;
+  /** Span intake's counters, exported as `wattledger.spans.received` (see {@link OtlpMetricsOptions}). */
+  readonly spanStats?: OtlpMetricsOptions['spanStats'];
   /** Log-export progress and failures, for the daemon's log. */
   readonly onEvent?: (event: LogExportEvent) => void;
 }
@@ -72,6 +79,7 @@ export async function startOtlpExport(options: OtlpExportOptions): Promise<OtlpE
           settings: otlp,
           pushOtlp: pushMetrics,
           readers: prometheus ? [prometheus.reader] : [],
+          ...(options.spanStats ? { spanStats: options.spanStats } : {}),
         })
       : null;
   let prometheusUrl: string | null = null;

@@ -26,6 +26,9 @@ export const METRIC_REQUEST_CO2E = 'wattledger.request.co2e';
 /** Ours: water of one request (on-site + off-site), per boundary; only when both parts are known. */
 export const METRIC_REQUEST_WATER = 'wattledger.request.water';
 
+/** Ours: spans received by OTLP span intake, by what became of each (`wattledger.span.outcome`). */
+export const METRIC_SPANS_RECEIVED = 'wattledger.spans.received';
+
 /** UCUM units as the conventions spell them. */
 export const UNIT_JOULE = 'J';
 export const UNIT_WATT = 'W';
@@ -38,6 +41,8 @@ export const UNIT_SECOND = 's';
 export const UNIT_GRAM = 'g';
 /** Litres (UCUM `L`). */
 export const UNIT_LITER = 'L';
+/** A count of spans (UCUM annotation; Prometheus drops it from the name). */
+export const UNIT_SPAN = '{span}';
 
 /** Attribute keys. */
 export const ATTR_HW_ID = 'hw.id';
@@ -57,6 +62,8 @@ export const ATTR_ENGINE_ID = 'wattledger.engine.id';
 export const ATTR_ENERGY_BOUNDARY = 'wattledger.energy.boundary';
 /** `location` (grid average of the zone) or `market` (operator's contractual factor); never added. */
 export const ATTR_CO2E_BASIS = 'wattledger.co2e.basis';
+/** What span intake did with a span: `request`, `joined_*`, `duplicate`, `ignored`, `rejected`. */
+export const ATTR_SPAN_OUTCOME = 'wattledger.span.outcome';
 export const ATTR_BATCH_SEQUENCE = 'wattledger.batch.sequence';
 export const ATTR_LOG_ORIGIN = 'wattledger.log.origin';
 export const ATTR_CHECKPOINT_TREE_SIZE = 'wattledger.checkpoint.tree_size';

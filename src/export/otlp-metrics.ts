@@ -16,6 +16,7 @@ import type { Config } from '../config/schema.js';
 import type { ImpactWire } from '../factors/record-impact.js';
 import type { DeviceStatus } from '../meter/meter.js';
 import type { DeviceInfo } from '../probes/types.js';
+import type { SpanIntakeStats } from '../spans/intake.js';
 import { VERSION } from '../version.js';
 import {
   gramsFromMicrograms,
@@ -47,6 +48,8 @@ export interface OtlpMetricsOptions {
   readonly pushOtlp?: boolean;
   /** More readers on the same provider: the Prometheus endpoint's. */
   readonly readers?: readonly MetricReader[];
+  /** Span intake's counters, read at each collection; `null` while (or when) intake is off. */
+  readonly spanStats?: () => Readonly<SpanIntakeStats> | null;
 }
 
 /**
@@ -96,6 +99,7 @@ export class OtlpMetrics {
     this.simulatedIds = new Set(devices.filter((d) => d.simulated).map((d) => d.id));
     const meter = this.provider.getMeter(n.SCOPE_METER, VERSION);
     observeDevices(meter, options.meter);
+    if (options.spanStats) observeSpanIntake(meter, options.spanStats);
     this.requestEnergy = histogram(meter, n.METRIC_REQUEST_ENERGY, {
       unit: n.UNIT_JOULE,
       bounds: n.BUCKETS_REQUEST_ENERGY_JOULES,
@@ -234,6 +238,32 @@ function observeDevices(meter: OtelMeter, source: MeterStatusSource): void {
     },
     [energy, power, utilization],
   );
+}
+
+/** Each span outcome, as `wattledger.span.outcome` names it. Every span received gets one. */
+const SPAN_OUTCOMES: ReadonlyArray<readonly [Exclude<keyof SpanIntakeStats, 'spans'>, string]> = [
+  ['requests', 'request'],
+  ['joinedEnriched', 'joined_enriched'],
+  ['joinedOpen', 'joined_open'],
+  ['joinedAfterEnd', 'joined_after_end'],
+  ['joinedAfterRecord', 'joined_after_record'],
+  ['joinedTrace', 'joined_trace'],
+  ['duplicate', 'duplicate'],
+  ['ignored', 'ignored'],
+  ['rejected', 'rejected'],
+];
+
+/** `wattledger.spans.received` by outcome, cumulative since start; nothing while intake is off. */
+function observeSpanIntake(meter: OtelMeter, stats: () => Readonly<SpanIntakeStats> | null): void {
+  const received = meter.createObservableCounter(n.METRIC_SPANS_RECEIVED, {
+    unit: n.UNIT_SPAN,
+    description: 'Spans received by OTLP span intake, by what became of each.',
+  });
+  received.addCallback((result) => {
+    const now = stats();
+    if (now === null) return;
+    for (const [key, outcome] of SPAN_OUTCOMES) result.observe(now[key], { [n.ATTR_SPAN_OUTCOME]: outcome });
+  });
 }
 
 /** The `hw.*` attributes of one device, or `null` for a device that is not exported. */

@@ -7,10 +7,13 @@ import { loadEventTokens } from '../events/token-file.js';
 import type { Logger } from '../log.js';
 import type { EngineSpec } from '../requests/types.js';
 import { createEngineResolver } from './engines.js';
-import { SpanIntake } from './intake.js';
+import { SpanIntake, type SpanIntakeStats } from './intake.js';
 import type { SpanJoinIndex } from './join.js';
 import { isLoopbackHost } from './loopback.js';
 import { createSpanServer, type SpanServer } from './server.js';
+
+/** The running intake: its server and its counters since start. */
+export type RunningSpanIntake = SpanServer & { stats(): Readonly<SpanIntakeStats> };
 
 /**
  * Starts span intake as the daemon configures it (`spans.*`): tokens from `spans.tokenFile` (none
@@ -25,7 +28,7 @@ export async function startSpanIntake(options: {
   readonly engines: readonly EngineSpec[];
   readonly attributor: Attributor;
   readonly join: SpanJoinIndex;
-}): Promise<SpanServer> {
+}): Promise<RunningSpanIntake> {
   const { config, logger, attributor } = options;
   const listen = parseListenAddress(config.spans.listen);
   const tokenFile = config.spans.tokenFile;
@@ -71,6 +74,7 @@ export async function startSpanIntake(options: {
   );
   return {
     ...server,
+    stats: () => intake.stats(),
     close: async () => {
       await server.close();
       const stats = intake.stats();

@@ -63,10 +63,15 @@ describe.skipIf(skip !== undefined)('OTLP spans → attribution → ledger → r
     const config = join(dir, 'config.yaml');
     await writeFile(
       config,
-      'spans:\n  enabled: true\n  listen: 127.0.0.1:0\n  lagMs: 5000\napi:\n  listen: 127.0.0.1:0\n',
+      'spans:\n  enabled: true\n  listen: 127.0.0.1:0\n  lagMs: 5000\napi:\n  listen: 127.0.0.1:0\n' +
+        'prometheus:\n  enabled: true\n  listen: 127.0.0.1:0\n',
     );
     const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, ['--config', config]);
-    const log = await waitForStderr(daemon, (text) => text.includes('SPANS_LISTENING'));
+    const log = await waitForStderr(
+      daemon,
+      (text) => text.includes('SPANS_LISTENING') && text.includes('PROMETHEUS_LISTENING'),
+    );
+    const scrapeUrl = /"code":"PROMETHEUS_LISTENING","url":"([^"]+)"/.exec(log)?.[1] as string;
     const url = (/"code":"SPANS_LISTENING","url":"([^"]+)\/v1\/traces"/.exec(log)?.[1] ?? '') as string;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     await sleep(1500);
@@ -87,14 +92,11 @@ describe.skipIf(skip !== undefined)('OTLP spans → attribution → ledger → r
           }),
         },
       ]);
-    const proto = await postSpans(
-      url,
-      protobufBody(span('chatcmpl-e2e-1', '5b8efff798038103d269b633813fc60c')),
-      {
-        gzip: true,
-      },
-    );
+    const protoBody = protobufBody(span('chatcmpl-e2e-1', '5b8efff798038103d269b633813fc60c'));
+    const proto = await postSpans(url, protoBody, { gzip: true });
     expect(proto.status).toBe(200);
+    // An exporter's retry of the same export changes nothing: its span is a duplicate.
+    expect((await postSpans(url, protoBody, { gzip: true })).status).toBe(200);
     const json = await postSpans(url, jsonBody(span('chatcmpl-e2e-2', '6c9f0009a9149214e37ac744924fd71d')), {
       type: 'application/json',
     });
@@ -102,6 +104,17 @@ describe.skipIf(skip !== undefined)('OTLP spans → attribution → ledger → r
     expect(await json.json()).toEqual({});
     const malformed = await postSpans(url, '{"resourceSpans":', { type: 'application/json' });
     expect(malformed.status).toBe(400);
+    // What became of each span, as Prometheus scrapes it (a refused export counts no span).
+    const scraped = await (await fetch(scrapeUrl)).text();
+    const outcomes: Record<string, number> = Object.fromEntries(
+      [
+        ...scraped.matchAll(
+          /^wattledger_spans_received_total\{[^}]*wattledger_span_outcome="(\w+)"[^}]*\} (\S+)$/gm,
+        ),
+      ].map((m) => [m[1], Number(m[2])]),
+    );
+    expect(outcomes).toMatchObject({ request: 2, duplicate: 1, rejected: 0, ignored: 0, joined_open: 0 });
+    expect(Object.values(outcomes).reduce((a, b) => a + b, 0)).toBe(3);
     await sleep(800);
     daemon.kill('SIGTERM');
     const result = await done;
