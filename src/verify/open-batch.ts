@@ -8,8 +8,9 @@ import { AttestError } from '../attest/errors.js';
 import { leafHash } from '../attest/merkle.js';
 import { sha256 } from '../attest/sha256.js';
 import { devicesDigest } from './batch-checks.js';
-import { parseCanonicalStatementFast, parseEnvelopeCandidate } from './canonical-statement.js';
+import { parseCanonicalStatementFast } from './canonical-statement.js';
 import { verificationErrorFromAttest } from './errors.js';
+import { parseEnvelopeCandidate } from './fast-envelope.js';
 import { type Finding, finding } from './findings.js';
 import type { Keyring } from './keyring.js';
 

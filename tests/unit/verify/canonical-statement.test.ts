@@ -8,10 +8,8 @@ import { BATCH_PREDICATE_TYPE } from '../../../src/attest/batch-format.js';
 import { parseBatchStatement } from '../../../src/attest/batch-schema.js';
 import { bytesFromBase64, stringFromUtf8 } from '../../../src/attest/bytes.js';
 import { canonicalString, parseCanonicalJson } from '../../../src/attest/canonical.js';
-import {
-  parseCanonicalStatementFast,
-  parseEnvelopeCandidate,
-} from '../../../src/verify/canonical-statement.js';
+import { parseCanonicalStatementFast } from '../../../src/verify/canonical-statement.js';
+import { parseEnvelopeCandidate } from '../../../src/verify/fast-envelope.js';
 import { ledgerLines, writeLedger } from '../../helpers/ledger-fixture.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
 import { seededBytes } from '../attest/prng.js';
