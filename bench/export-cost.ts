@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodePrivateKeyFromSeed, nodeSigner } from '../src/attest/ed25519-node.js';
@@ -9,19 +9,12 @@ import { START_POSITION } from '../src/export/export-cursor.js';
 import { readPendingChunk } from '../src/export/ledger-source.js';
 import { OtlpLedgerLogs } from '../src/export/otlp-logs.js';
 import { buildOtlpResource } from '../src/export/resource.js';
-import { Batcher } from '../src/ledger/batcher.js';
-import { loadChainState } from '../src/ledger/chain-state.js';
-import { RecordLog } from '../src/ledger/record-log.js';
-import { LedgerStore } from '../src/ledger/store.js';
-import { Meter } from '../src/meter/meter.js';
-import { SimulatedGpuProbe } from '../src/probes/simulated.js';
 import { VERSION } from '../src/version.js';
 import { buildFakeNvml, FAKE_NVML_FAST_ENV, FakeNvmlState } from '../tests/helpers/fake-nvml.js';
 import { FakeSysfs } from '../tests/helpers/fake-sysfs.js';
-import { testAgent } from '../tests/helpers/ledger-fixture.js';
-import { ManualClock } from '../tests/helpers/manual-clock.js';
 import { OtlpReceiver } from '../tests/helpers/otlp-receiver.js';
 import { threadCpuSeconds } from './lib/cpu-time.js';
+import { DAY_BATCH_INTERVAL_MS, DAY_BATCHES, writeDayLedger } from './lib/day-ledger.js';
 import { readUsage } from './lib/proc.js';
 import { type BenchResult, REPO_ROOT } from './lib/report.js';
 
@@ -47,8 +40,6 @@ const SINK = join(REPO_ROOT, 'dist', 'bench', 'lib', 'otlp-sink.js');
 const GPU_COUNT = 8;
 const WARMUP_MS = 4000;
 const EXPORT_INTERVAL_MS = 1000;
-const DAY_BATCHES = 8640;
-const DAY_BATCH_INTERVAL_MS = 10_000;
 const SEED = Uint8Array.from({ length: 32 }, (_, i) => (i * 11 + 5) % 256);
 
 type Log = (line: string) => void;
@@ -238,69 +229,6 @@ async function stopChild(child: ChildProcess): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // (b) Re-export of a day of batches.
 
-/** A day of 10-s batches from 8 simulated GPUs, sealed and signed by a real Batcher. */
-async function writeDayLedger(dir: string, log: Log): Promise<{ lines: number; bytes: number }> {
-  const t0 = performance.now();
-  const clock = new ManualClock();
-  const probe = new SimulatedGpuProbe({
-    gpuCount: GPU_COUNT,
-    name: 'Sim H200',
-    idlePowerMilliWatts: 70_000,
-    maxPowerMilliWatts: 700_000,
-    seed: 3,
-    clock,
-  });
-  const { devices } = await probe.open();
-  // One reading per window: the exporter's cost depends on the lines, not on how often the meter ran.
-  const meter = new Meter([{ probe, devices, intervalMs: DAY_BATCH_INTERVAL_MS }], {
-    clock,
-    readTimeoutMs: 1000,
-  });
-  const store = await LedgerStore.open({ dir });
-  const records = new RecordLog(await LedgerStore.open({ dir: join(dir, 'records') }));
-  const signer = nodeSigner(nodePrivateKeyFromSeed(SEED));
-  const errors: unknown[] = [];
-  const batcher = new Batcher({
-    store,
-    records,
-    state: await loadChainState(dir),
-    signer,
-    noteSigner: { name: 'wattledger/bench-export', signer },
-    origin: 'wattledger/bench-export',
-    agent: testAgent(signer.keyId),
-    devices,
-    clock,
-    batchIntervalMs: DAY_BATCH_INTERVAL_MS,
-    maxRecordsPerBatch: 1000,
-    // The daemon's default.
-    checkpointEveryBatches: 10,
-    startEvents: [],
-    onError: (error) => errors.push(error),
-    onSealed: () => {
-      lines += 1;
-    },
-  });
-  let lines = 0;
-  meter.subscribe((tick) => batcher.onTick(tick));
-  // The first tick opens the window, each later one seals a batch, and stop() seals the last.
-  for (let i = 0; i < DAY_BATCHES; i++) {
-    await meter.tickAll();
-    clock.advanceMillis(DAY_BATCH_INTERVAL_MS);
-    if (errors.length > 0) throw new Error(`batcher failed: ${String(errors[0])}`, { cause: errors[0] });
-  }
-  await batcher.stop();
-  await store.close();
-  await records.close();
-  let bytes = 0;
-  for (const name of await readdir(dir)) {
-    if (/^ledger-\d+\.jsonl$/.test(name)) bytes += (await stat(join(dir, name))).size;
-  }
-  log(
-    `export re-export: wrote ${lines} batches (${(bytes / lines / 1024).toFixed(1)} KiB/line, ${(bytes / 1048576).toFixed(0)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
-  return { lines, bytes };
-}
-
 interface SinkProgress {
   readonly batches: number;
   readonly records: number;
@@ -351,7 +279,17 @@ async function reExportDay(log: Log): Promise<BenchResult[]> {
   const sink = await startSink();
   try {
     log(`export re-export: writing a day of ${DAY_BATCH_INTERVAL_MS / 1000}-s batches (${DAY_BATCHES})`);
-    const { lines, bytes } = await writeDayLedger(dir, log);
+    const writeStart = performance.now();
+    const signer = nodeSigner(nodePrivateKeyFromSeed(SEED));
+    const origin = 'wattledger/bench-export';
+    const { lines, bytes } = await writeDayLedger(dir, {
+      signer,
+      noteSigner: { name: origin, signer },
+      origin,
+    });
+    log(
+      `export re-export: wrote ${lines} batches (${(bytes / lines / 1024).toFixed(1)} KiB/line, ${(bytes / 1048576).toFixed(0)} MiB) in ${((performance.now() - writeStart) / 1000).toFixed(1)} s`,
+    );
     const settings = {
       ...configSchema.parse({}).otlp,
       endpoint: sink.endpoint,

@@ -1,17 +1,10 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSigningKey } from '../src/keys/key-file.js';
-import { Batcher } from '../src/ledger/batcher.js';
-import { loadChainState } from '../src/ledger/chain-state.js';
-import { RecordLog } from '../src/ledger/record-log.js';
-import { LedgerStore } from '../src/ledger/store.js';
-import { Meter } from '../src/meter/meter.js';
-import { SimulatedGpuProbe } from '../src/probes/simulated.js';
-import { testAgent } from '../tests/helpers/ledger-fixture.js';
-import { ManualClock } from '../tests/helpers/manual-clock.js';
+import { DAY_BATCH_INTERVAL_MS, DAY_BATCHES, writeDayLedger } from './lib/day-ledger.js';
 import { type BenchResult, REPO_ROOT } from './lib/report.js';
 
 /**
@@ -25,9 +18,7 @@ import { type BenchResult, REPO_ROOT } from './lib/report.js';
 
 const MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
 const ORIGIN = 'wattledger/bench-startup';
-const GPU_COUNT = 8;
-const DAY_BATCHES = 8640;
-const DAY_BATCH_INTERVAL_MS = 10_000;
+const _GPU_COUNT = 8;
 const RUNS = 3;
 
 type Log = (line: string) => void;
@@ -42,7 +33,16 @@ export async function benchStartupCost(_seconds: number, log: Log): Promise<Benc
     await writeFile(config, JSON.stringify({ ledger: { origin: ORIGIN } }));
     const day = join(work, 'day');
     log(`startup: writing a day of ${DAY_BATCH_INTERVAL_MS / 1000}-s batches (${DAY_BATCHES})`);
-    const bytes = await writeDayLedger(day, key, log);
+    const t0 = performance.now();
+    const signing = await loadSigningKey({ path: key, name: ORIGIN });
+    const { bytes } = await writeDayLedger(day, {
+      signer: signing.signer,
+      noteSigner: signing.noteSigner,
+      origin: ORIGIN,
+    });
+    log(
+      `startup: wrote ${DAY_BATCHES} batches (${(bytes / 1048576).toFixed(0)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     const empty = await startups(join(work, 'empty'), key, config, log);
     const full = await startups(day, key, config, log);
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -130,60 +130,4 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGTERM');
   await exited;
-}
-
-/** A day of 10-s batches from 8 simulated GPUs, sealed and signed by a real Batcher with `key`. */
-async function writeDayLedger(dir: string, keyPath: string, log: Log): Promise<number> {
-  const t0 = performance.now();
-  const clock = new ManualClock();
-  const probe = new SimulatedGpuProbe({
-    gpuCount: GPU_COUNT,
-    name: 'Sim H200',
-    idlePowerMilliWatts: 70_000,
-    maxPowerMilliWatts: 700_000,
-    seed: 3,
-    clock,
-  });
-  const { devices } = await probe.open();
-  const meter = new Meter([{ probe, devices, intervalMs: DAY_BATCH_INTERVAL_MS }], {
-    clock,
-    readTimeoutMs: 1000,
-  });
-  const key = await loadSigningKey({ path: keyPath, name: ORIGIN });
-  const store = await LedgerStore.open({ dir });
-  const records = new RecordLog(await LedgerStore.open({ dir: join(dir, 'records') }));
-  const errors: unknown[] = [];
-  const batcher = new Batcher({
-    store,
-    records,
-    state: await loadChainState(dir),
-    signer: key.signer,
-    noteSigner: key.noteSigner,
-    origin: ORIGIN,
-    agent: testAgent(key.keyId),
-    devices,
-    clock,
-    batchIntervalMs: DAY_BATCH_INTERVAL_MS,
-    maxRecordsPerBatch: 1000,
-    checkpointEveryBatches: 10,
-    startEvents: [],
-    onError: (error) => errors.push(error),
-  });
-  meter.subscribe((tick) => batcher.onTick(tick));
-  for (let i = 0; i < DAY_BATCHES; i++) {
-    await meter.tickAll();
-    clock.advanceMillis(DAY_BATCH_INTERVAL_MS);
-    if (errors.length > 0) throw new Error(`batcher failed: ${String(errors[0])}`, { cause: errors[0] });
-  }
-  await batcher.stop();
-  await store.close();
-  await records.close();
-  let bytes = 0;
-  for (const name of await readdir(dir)) {
-    if (/^ledger-\d+\.jsonl$/.test(name)) bytes += (await stat(join(dir, name))).size;
-  }
-  log(
-    `startup: wrote ${DAY_BATCHES} batches (${(bytes / 1048576).toFixed(0)} MiB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-  );
-  return bytes;
 }
