@@ -74,7 +74,7 @@ Call with (dict "image" .Values.image "default" .Chart.AppVersion).
 
 {{/*
 The rendered daemon config: values.config plus the keys the chart owns because they must match its
-volume mounts and ports. Unknown (coming-soon) keys only produce a warning in the daemon.
+volume mounts and ports.
 */}}
 {{- define "wattledger.config" -}}
 {{- $cfg := deepCopy .Values.config }}

@@ -31,8 +31,6 @@ const chartDir = join(root, 'helm/wattledger');
  * it is removed before validation (the daemon only warns about it); once the schema knows it, it is
  * validated like any other key.
  */
-const COMING_SOON = ['api.listen'] as const;
-
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -51,7 +49,6 @@ function schemaNode(schema: Json, path: string): Json | undefined {
   }
   return node;
 }
-const daemonKnows = (path: string): boolean => schemaNode(daemonJsonSchema, path) !== undefined;
 
 /** Dotted paths in `value` that the daemon's schema does not define. */
 function unknownKeys(value: unknown, prefix = ''): string[] {
@@ -66,41 +63,16 @@ function unknownKeys(value: unknown, prefix = ''): string[] {
   return found;
 }
 
-/** A deep copy of `config` without the coming-soon keys the schema does not know yet. */
-function withoutComingSoon(config: unknown): Json {
-  const copy = structuredClone(config) as Json;
-  for (const path of COMING_SOON) {
-    if (daemonKnows(path)) continue;
-    const parts = path.split('.');
-    const parents: Json[] = [copy];
-    for (const part of parts.slice(0, -1)) {
-      const next = parents[parents.length - 1]?.[part];
-      if (!isObject(next)) break;
-      parents.push(next);
-    }
-    if (parents.length !== parts.length) continue;
-    delete parents[parents.length - 1]?.[parts[parts.length - 1] as string];
-    // Drop sections the removal left empty (`ledger: {}`), innermost first.
-    for (let i = parents.length - 1; i > 0; i--) {
-      const section = parents[i] as Json;
-      if (Object.keys(section).length > 0 || daemonKnows(parts.slice(0, i).join('.'))) break;
-      delete parents[i - 1]?.[parts[i - 1] as string];
-    }
-  }
-  return copy;
-}
-
 function getPath(value: unknown, path: string): unknown {
   let node = value;
   for (const part of path.split('.')) node = isObject(node) ? node[part] : undefined;
   return node;
 }
 
-/** Whether the daemon would accept `config` with no unknown-key warning beyond the coming-soon keys. */
+/** Whether the daemon would accept `config` with no unknown-key warning. */
 function expectValidDaemonConfig(config: unknown): void {
-  const stripped = withoutComingSoon(config);
-  expect(unknownKeys(stripped), 'keys the daemon does not know (beyond COMING_SOON)').toEqual([]);
-  const result = configSchema.safeParse(stripped);
+  expect(unknownKeys(config), 'keys the daemon does not know').toEqual([]);
+  const result = configSchema.safeParse(config);
   expect(result.success ? [] : result.error.issues, 'configSchema issues').toEqual([]);
 }
 
@@ -420,12 +392,8 @@ describe('systemd/config.yaml', () => {
     expect(isObject(config)).toBe(true);
   });
 
-  it('holds only keys the config schema knows (plus COMING_SOON) and validates with configSchema', () => {
+  it('holds only keys the config schema knows and validates with configSchema', () => {
     expectValidDaemonConfig(config);
-  });
-
-  it('lists every COMING_SOON key, so that the list in this test stays honest', () => {
-    for (const path of COMING_SOON) expect(getPath(config, path), path).toBeDefined();
   });
 
   it('sets every current key explicitly, so the example documents them all', () => {
@@ -645,12 +613,7 @@ describe('helm/wattledger', () => {
   });
 
   it("values.schema.json's config section allows exactly what the daemon's schema allows", () => {
-    const chartConfig = structuredClone(constraints(schemaNode(schema, 'config'))) as Json;
-    const properties = chartConfig.properties as Json;
-    // The coming-soon sections are the chart's own until the daemon's schema has them.
-    for (const section of new Set(COMING_SOON.map((path) => path.split('.')[0] as string))) {
-      if (!daemonKnows(section)) delete properties[section];
-    }
+    const chartConfig = constraints(schemaNode(schema, 'config'));
     expect(chartConfig).toEqual(constraints(daemonJsonSchema));
   });
 
