@@ -9,6 +9,7 @@ import { ReportError } from '../report/errors.js';
 import { renderReportText } from '../report/render-text.js';
 import { parseTimeWindow } from '../report/time-window.js';
 import { loadVerifierKeys } from './key-args.js';
+import { progressLine, readShare } from './progress.js';
 
 /** Options of `wattledger report`. */
 export interface ReportCliOptions {
@@ -38,7 +39,6 @@ export interface ReportIo {
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
-const PROGRESS_INTERVAL_MS = 500;
 
 /**
  * `wattledger report`: per-model energy statistics of the request records that ended in the
@@ -81,24 +81,15 @@ export async function runReport(options: ReportCliOptions, io: ReportIo): Promis
   }
 }
 
-/** Throttled progress on stderr: rewritten in place on a TTY, one line per update otherwise. */
+/** `reading the ledger: 12% of 3.4 MiB`, throttled, on stderr. */
 function progressReporter(enabled: boolean, stderr: ReportIo['stderr']) {
-  if (!enabled) return { update: (_p: ReadProgress) => {}, finish: () => {} };
-  const tty = stderr.isTTY === true;
-  let last = Number.NEGATIVE_INFINITY;
   let state: ReadProgress = { bytesRead: 0, totalBytes: 0 };
-  const text = (): string => {
-    const percent = state.totalBytes === 0 ? 100 : Math.floor((state.bytesRead * 100) / state.totalBytes);
-    return `reading the ledger: ${percent}% of ${(state.totalBytes / 2 ** 20).toFixed(1)} MiB`;
-  };
+  const line = progressLine(enabled, stderr, () => `reading the ledger: ${readShare(state)}`);
   return {
     update(p: ReadProgress) {
       state = p;
-      const now = Date.now();
-      if (now - last < PROGRESS_INTERVAL_MS) return;
-      last = now;
-      stderr.write(tty ? `\r${text()}\x1b[K` : `${text()}\n`);
+      line.update();
     },
-    finish: () => void stderr.write(tty ? '\r\x1b[K' : `${text()}\n`),
+    finish: () => line.finish(),
   };
 }

@@ -13,6 +13,7 @@ import type { VerifierKey } from '../verify/keyring.js';
 import { LedgerVerifier, type VerificationReport } from '../verify/verifier.js';
 import { SIMULATED_BANNER } from './format.js';
 import { KEY_HINT, loadVerifierKeys } from './key-args.js';
+import { progressLine, readShare } from './progress.js';
 
 /** Options of `wattledger verify`. */
 export interface VerifyOptions {
@@ -45,7 +46,6 @@ export interface CliVerificationReport extends VerificationReport {
 }
 
 const MAX_FINDING_LINES = 100;
-const PROGRESS_INTERVAL_MS = 500;
 const PATHS_HINT = 'give a ledger directory, or .jsonl segments, plus any .note checkpoint files';
 
 /**
@@ -209,25 +209,15 @@ interface Progress {
 }
 
 function progressReporter(enabled: boolean, stderr: VerifyIo['stderr']): Progress {
-  if (!enabled) return { update: () => {}, finish: () => {} };
-  const tty = stderr.isTTY === true;
-  let last = Number.NEGATIVE_INFINITY;
-  const state = { bytesRead: 0, totalBytes: 0, lines: 0 };
-  const text = (): string => {
-    const percent = state.totalBytes === 0 ? 100 : Math.floor((state.bytesRead * 100) / state.totalBytes);
-    return `verifying: ${state.lines} batches, ${percent}% of ${(state.totalBytes / 2 ** 20).toFixed(1)} MiB`;
-  };
+  const state: ReadProgress & { lines: number } = { bytesRead: 0, totalBytes: 0, lines: 0 };
+  const line = progressLine(enabled, stderr, () => `verifying: ${state.lines} batches, ${readShare(state)}`);
   return {
     update(bytes) {
       if (bytes === undefined) state.lines += 1;
       else Object.assign(state, bytes);
-      const now = Date.now();
-      if (now - last < PROGRESS_INTERVAL_MS) return;
-      last = now;
-      stderr.write(tty ? `\r${text()}\x1b[K` : `${text()}\n`);
+      line.update();
     },
-    // On a TTY the line is cleared; in a log the final count is kept.
-    finish: () => void stderr.write(tty ? '\r\x1b[K' : `${text()}\n`),
+    finish: () => line.finish(),
   };
 }
 
