@@ -10,11 +10,12 @@ import { readPendingChunk } from '../src/export/ledger-source.js';
 import { OtlpLedgerLogs } from '../src/export/otlp-logs.js';
 import { buildOtlpResource } from '../src/export/resource.js';
 import { VERSION } from '../src/version.js';
-import { buildFakeNvml, FAKE_NVML_FAST_ENV, FakeNvmlState } from '../tests/helpers/fake-nvml.js';
+import { buildFakeNvml, FakeNvmlState } from '../tests/helpers/fake-nvml.js';
 import { FakeSysfs } from '../tests/helpers/fake-sysfs.js';
 import { OtlpReceiver } from '../tests/helpers/otlp-receiver.js';
 import { threadCpuSeconds } from './lib/cpu-time.js';
 import { DAY_BATCH_INTERVAL_MS, DAY_BATCHES, writeDayLedger } from './lib/day-ledger.js';
+import { fakeNvmlDaemonArgs, fakeNvmlDaemonEnv, MAIN } from './lib/fake-nvml-daemon.js';
 import { readUsage } from './lib/proc.js';
 import { type BenchResult, REPO_ROOT } from './lib/report.js';
 
@@ -35,7 +36,6 @@ import { type BenchResult, REPO_ROOT } from './lib/report.js';
  * until the receiver has every batch, and the exporter process's CPU time meanwhile.
  */
 
-const MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
 const SINK = join(REPO_ROOT, 'dist', 'bench', 'lib', 'otlp-sink.js');
 const GPU_COUNT = 8;
 const WARMUP_MS = 4000;
@@ -73,30 +73,17 @@ async function daemonCost(seconds: number, log: Log): Promise<BenchResult[]> {
     execFileSync(process.execPath, [MAIN, 'keygen', '--out', key, '--name', 'wattledger/bench-export'], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    const args = (ledger: string) => [
-      MAIN,
-      'run',
-      '--gpu-probe',
-      'nvml',
-      '--nvml-library',
-      library,
-      '--sysfs-root',
-      sysfs.root,
-      '--rapl',
-      'on',
-      '--gpu-interval-ms',
-      '100',
-      '--log-level',
-      'warn',
-      '--ledger-dir',
-      join(work, ledger),
-      '--signing-key',
-      key,
-      '--batch-interval-ms',
-      String(EXPORT_INTERVAL_MS),
-      '--no-api',
-    ];
-    const env = { ...process.env, ...FAKE_NVML_FAST_ENV, FAKE_NVML_DIR: state.dir };
+    const args = (ledger: string) =>
+      fakeNvmlDaemonArgs(library, sysfs.root, [
+        '--ledger-dir',
+        join(work, ledger),
+        '--signing-key',
+        key,
+        '--batch-interval-ms',
+        String(EXPORT_INTERVAL_MS),
+        '--no-api',
+      ]);
+    const env = fakeNvmlDaemonEnv(state.dir);
     const exportEnv = {
       ...env,
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,

@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { fakeNvidiaSmi } from '../tests/helpers/fake-nvidia-smi.js';
-import { buildFakeNvml, FAKE_NVML_FAST_ENV, FakeNvmlState } from '../tests/helpers/fake-nvml.js';
+import { buildFakeNvml, FakeNvmlState } from '../tests/helpers/fake-nvml.js';
 import { FakeSysfs } from '../tests/helpers/fake-sysfs.js';
+import { fakeNvmlDaemonArgs, fakeNvmlDaemonEnv, MAIN } from './lib/fake-nvml-daemon.js';
 import { readUsage } from './lib/proc.js';
-import { type BenchResult, REPO_ROOT } from './lib/report.js';
+import type { BenchResult } from './lib/report.js';
 
-const MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
 const WARMUP_MS = 3000;
 const GPU_COUNT = 8;
 
@@ -63,27 +62,11 @@ async function nvmlScenario(seconds: number): Promise<Measured> {
   const sysfs = await FakeSysfs.twoSocketServer();
   let milliJoules = 1_000_000n;
   try {
-    const args = [
-      MAIN,
-      'run',
-      '--gpu-probe',
-      'nvml',
-      '--nvml-library',
-      library,
-      '--sysfs-root',
-      sysfs.root,
-      '--rapl',
-      'on',
-      '--gpu-interval-ms',
-      '100',
-      '--log-level',
-      'warn',
+    const args = fakeNvmlDaemonArgs(library, sysfs.root, [
       // The sampling cost alone: sealing and signing batches is not what this scenario measures.
       '--no-ledger',
-    ];
-    // Fast mode: the fake skips its trace, delay and fault-injection files, whose reads on every
-    // call would otherwise dominate the daemon's CPU time and measure the fake, not wattledger.
-    const env = { ...process.env, ...FAKE_NVML_FAST_ENV, FAKE_NVML_DIR: state.dir };
+    ]);
+    const env = fakeNvmlDaemonEnv(state.dir);
     return await measure(args, env, seconds, async () => {
       milliJoules += 400_000n; // ~400 W per GPU
       for (let i = 0; i < GPU_COUNT; i++) await state.setEnergyMilliJoules(i, milliJoules + BigInt(i));
