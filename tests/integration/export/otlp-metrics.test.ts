@@ -1,14 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { RequestEnergyRecord } from '../../../src/attribution/types.js';
 import { configSchema } from '../../../src/config/schema.js';
 import * as n from '../../../src/export/names.js';
 import { OtlpMetrics } from '../../../src/export/otlp-metrics.js';
 import { buildOtlpResource } from '../../../src/export/resource.js';
 import { buildFactorSnapshot, recordActiveImpact, withComprehensive } from '../../../src/factors/index.js';
-import { Meter } from '../../../src/meter/meter.js';
-import { SimulatedGpuProbe } from '../../../src/probes/simulated.js';
-import { ManualClock } from '../../helpers/manual-clock.js';
 import { OtlpReceiver } from '../../helpers/otlp-receiver.js';
+import { meteredGpus, requestRecord } from './export-fixtures.js';
 import { type MetricPoint, metricPoints } from './otlp-views.js';
 
 const OTEL_VARIABLES = [
@@ -22,62 +19,8 @@ const OTEL_VARIABLES = [
   'KUBERNETES_SERVICE_HOST',
 ];
 
-/** Simulated GPUs on a manual clock, metered for `ticks` × 100 ms. */
-async function meteredGpus(ticks: number) {
-  const clock = new ManualClock();
-  const probe = new SimulatedGpuProbe({
-    gpuCount: 2,
-    name: 'Simulated NVIDIA H100 80GB HBM3',
-    idlePowerMilliWatts: 70_000,
-    maxPowerMilliWatts: 700_000,
-    seed: 3,
-    clock,
-  });
-  const inventory = await probe.open();
-  const meter = new Meter([{ probe, devices: inventory.devices, intervalMs: 100 }], {
-    clock,
-    readTimeoutMs: 1000,
-  });
-  for (let i = 0; i < ticks; i++) {
-    await meter.tickAll();
-    clock.advanceMillis(100);
-  }
-  return { meter, devices: inventory.devices };
-}
-
 function settings(endpoint: string, protocol: 'http/protobuf' | 'http/json') {
   return { ...configSchema.parse({}).otlp, endpoint, protocol, metricsIntervalMs: 3_600_000 };
-}
-
-function requestRecord(gpuDeviceIds: string[], over: Partial<RequestEnergyRecord> = {}): RequestEnergyRecord {
-  return {
-    recordVersion: 1,
-    requestId: 'req-secret-0001',
-    engineId: 'sim-engine',
-    gpuDeviceIds,
-    model: 'llama-3.1-8b',
-    operation: 'chat',
-    source: 'proxy',
-    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
-    startedAt: '2025-11-24T16:00:00.000Z',
-    endedAt: '2025-11-24T16:00:01.500Z',
-    durationNanos: '1500000000',
-    timeToFirstTokenNanos: '120000000',
-    inputTokens: 100,
-    cachedInputTokens: 0,
-    outputTokens: 50,
-    tokensSource: 'usage',
-    outcome: 'ok',
-    httpStatus: 200,
-    activeEnergyMicroJoules: '123456789',
-    hostEnergyMicroJoules: '0',
-    idleShareMicroJoules: '0',
-    devices: [],
-    attributionMethod: 'tokens-v1',
-    estimated: false,
-    comprehensive: null,
-    ...over,
-  };
 }
 
 const byName = (points: MetricPoint[], name: string) => points.filter((p) => p.name === name);
