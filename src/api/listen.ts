@@ -22,3 +22,8 @@ export function parseListenAddress(value: string): { host: string; port: number 
     throw new RangeError(`not a host:port listen address: ${JSON.stringify(value)}`);
   return { host: match[1] ?? match[2]!, port: Number(match[3]) };
 }
+
+/** `http://host:port` of a listener: an IPv6 host in brackets (`http://[::1]:9464`). */
+export function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

@@ -5,6 +5,7 @@ import { ApiError } from './errors.js';
 import type { ApiKeys } from './keys.js';
 import type { LedgerIndex } from './ledger-index.js';
 import { ScanLimiter } from './ledger-scans.js';
+import { httpUrl } from './listen.js';
 import { openApiDocument } from './openapi.js';
 import { MAX_REQUEST_ID_LENGTH } from './params.js';
 import { type ApiHealth, registerInfoRoutes } from './routes-info.js';
@@ -82,8 +83,7 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
   registerStatsRoutes(app, { ledgerDir, scans });
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const { port } = app.server.address() as AddressInfo;
-  const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host;
-  return { url: `http://${host}:${port}`, port, routes, close: () => app.close() };
+  return { url: httpUrl(options.listen.host, port), port, routes, close: () => app.close() };
 }
 
 /** `/v1/batches/:seq` → `/v1/batches/{seq}`. */

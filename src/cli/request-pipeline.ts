@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { parseListenAddress } from '../api/listen.js';
+import type { AddressInfo } from 'node:net';
+import { httpUrl, parseListenAddress } from '../api/listen.js';
 import { Attributor } from '../attribution/attributor.js';
 import { idleBaselineOf } from '../attribution/idle-config.js';
 import type { RequestEnergyRecord } from '../attribution/types.js';
@@ -157,13 +158,16 @@ export function buildRequestPipeline(options: {
       const { host, port } = parseListenAddress(config.proxy.listen);
       proxy.server.listen(port, host);
       await once(proxy.server, 'listening');
+      // The bound address, so that a port 0 in `proxy.listen` shows the port it was given.
+      const url = httpUrl(host, (proxy.server.address() as AddressInfo).port);
       logger.info(
         {
           code: 'PROXY_LISTENING',
           listen: config.proxy.listen,
+          url,
           upstreams: config.proxy.upstreams.map((u) => u.name),
         },
-        `measuring proxy on ${config.proxy.listen}`,
+        `measuring proxy on ${url}`,
       );
     },
     stopIntake: async () => {

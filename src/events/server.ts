@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { httpUrl } from '../api/listen.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { RequestEventSink } from '../requests/types.js';
@@ -91,12 +92,11 @@ export async function createEventApiServer(options: EventApiServerOptions): Prom
   const sweep = setInterval(() => processor.expireIdle(), Math.min(openTimeoutMs, MAX_SWEEP_INTERVAL_MS));
   sweep.unref();
   const { port } = app.server.address() as AddressInfo;
-  const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host;
   const close = async () => {
     clearInterval(sweep);
     await app.close();
   };
-  return { url: `http://${host}:${port}`, port, routes, close };
+  return { url: httpUrl(options.listen.host, port), port, routes, close };
 }
 
 /** The Fastify instance with its limits, the route list and the authentication hook. */

@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { DataPointType, type MetricData, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { parseListenAddress } from '../api/listen.js';
+import { httpUrl, parseListenAddress } from '../api/listen.js';
 import type { Config } from '../config/schema.js';
 import { ExportError } from './errors.js';
 import { type PrometheusKind, prometheusMetricName } from './prometheus-names.js';
@@ -74,8 +74,7 @@ export class PrometheusEndpoint {
   url(): string {
     const address = this.server?.address() as AddressInfo | null | undefined;
     if (!address) throw new Error('the Prometheus endpoint is not listening');
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}${this.settings.path}`;
+    return `${httpUrl(address.address, address.port)}${this.settings.path}`;
   }
 
   /** The exposition text of one scrape. */

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import { httpUrl } from '../api/listen.js';
 import { createBearerCheck } from '../events/auth.js';
 import type { Logger } from '../log.js';
 import { decodeJsonExport } from './decode-json.js';
@@ -106,8 +107,7 @@ export async function createSpanServer(options: SpanServerOptions): Promise<Span
   });
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const { port } = app.server.address() as AddressInfo;
-  const host = options.listen.host.includes(':') ? `[${options.listen.host}]` : options.listen.host;
-  return { url: `http://${host}:${port}`, port, close: () => app.close() };
+  return { url: httpUrl(options.listen.host, port), port, close: () => app.close() };
 }
 
 /** The request's encoding; with `strict`, anything else is a 415. */
