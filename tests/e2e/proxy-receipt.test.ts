@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import { cliSkipReason, runCli, startProxiedDaemon } from '../helpers/cli.js';
 import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
@@ -24,19 +24,11 @@ describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receip
     const recorded = loadFixture('openai-gpt4o-chat-stream-include-usage.sse');
     const upstream = await FakeUpstream.start(() => ({ ...recorded, split: 64, delayMs: 20 }));
     cleanups.push(() => upstream.close());
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, [
-      '--proxy',
-      '--proxy-listen',
-      `127.0.0.1:${port}`,
-      '--upstream',
-      upstream.url,
-    ]);
-    const startLog = await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
+    const { key, ledger, daemon, done, proxyUrl, startLog } = await startProxiedDaemon(dir, upstream.url);
     const apiUrl = /"code":"API_LISTENING","url":"([^"]+)"/.exec(startLog)?.[1] as string;
     expect(apiUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
-    const client = new OpenAI({ apiKey: 'test', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+    const client = new OpenAI({ apiKey: 'test', baseURL: `${proxyUrl}/v1`, maxRetries: 0 });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const { data: stream, response } = await client.chat.completions
@@ -96,18 +88,11 @@ describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receip
     cleanups.push(() => upstream.close());
     const config = join(dir, 'config.json');
     await writeFile(config, JSON.stringify({ proxy: { inlineEnergy: true, inlineEnergyMaxWaitMs: 5000 } }));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, [
+    const { key, ledger, daemon, done, proxyUrl } = await startProxiedDaemon(dir, upstream.url, [
       '--config',
       config,
-      '--proxy',
-      '--proxy-listen',
-      `127.0.0.1:${port}`,
-      '--upstream',
-      upstream.url,
     ]);
-    await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
-    const client = new OpenAI({ apiKey: 'test', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+    const client = new OpenAI({ apiKey: 'test', baseURL: `${proxyUrl}/v1`, maxRetries: 0 });
     const { data: stream, response } = await client.chat.completions
       .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true })
       .withResponse();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Report } from '../../src/report/report-types.js';
-import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import { cliSkipReason, runCli, startProxiedDaemon } from '../helpers/cli.js';
 import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
@@ -27,16 +27,8 @@ describe.skipIf(skip !== undefined)('daemon → ledger → report', () => {
     const recorded = loadFixture('openai-gpt4o-chat-stream-include-usage.sse');
     const upstream = await FakeUpstream.start(() => ({ ...recorded, split: 64, delayMs: 20 }));
     cleanups.push(() => upstream.close());
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, [
-      '--proxy',
-      '--proxy-listen',
-      `127.0.0.1:${port}`,
-      '--upstream',
-      upstream.url,
-    ]);
-    await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
-    const client = new OpenAI({ apiKey: 'test', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+    const { key, ledger, daemon, done, proxyUrl } = await startProxiedDaemon(dir, upstream.url);
+    const client = new OpenAI({ apiKey: 'test', baseURL: `${proxyUrl}/v1`, maxRetries: 0 });
     for (const model of ['big-model', 'small-model', 'small-model']) {
       const stream = await client.chat.completions.create({
         model,

@@ -6,6 +6,7 @@ import {
   cliSkipReason,
   makeSigningKey,
   runCli,
+  startProxiedDaemon,
   startSimulatedDaemon,
   waitForStderr,
 } from '../helpers/cli.js';
@@ -163,21 +164,18 @@ describe.skipIf(skip !== undefined)('OTLP spans → attribution → ledger → r
     cleanups.push(() => upstream.close());
     const config = join(dir, 'config.yaml');
     await writeFile(config, 'spans:\n  enabled: true\n  listen: 127.0.0.1:0\n  lagMs: 5000\n');
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, [
-      '--config',
-      config,
-      '--proxy',
-      '--proxy-listen',
-      `127.0.0.1:${port}`,
-      '--upstream',
-      upstream.url,
-    ]);
-    const log = await waitForStderr(daemon, (text) => text.includes('PROXY_LISTENING'));
+    const {
+      key,
+      ledger,
+      daemon,
+      done,
+      proxyUrl,
+      startLog: log,
+    } = await startProxiedDaemon(dir, upstream.url, ['--config', config]);
     const url = (/"code":"SPANS_LISTENING","url":"([^"]+)\/v1\/traces"/.exec(log)?.[1] ?? '') as string;
     await sleep(500);
     const t0 = BigInt(Date.now()) * MS;
-    const response = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    const response = await fetch(`${proxyUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),

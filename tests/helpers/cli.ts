@@ -116,3 +116,27 @@ export async function startSimulatedDaemon(
   const daemon = startCli([...args, ...extraArgs], { WATTLEDGER_LOG_LEVEL: 'debug', ...env });
   return { key, ledger, daemon, done: collect(daemon, 30_000) };
 }
+
+/**
+ * {@link startSimulatedDaemon} with its measuring proxy in front of `upstreamUrl`, on a loopback
+ * port the system picks. Resolves once the proxy listens, with its base URL (from
+ * `PROXY_LISTENING`) and the start-up log so far.
+ */
+export async function startProxiedDaemon(
+  dir: string,
+  upstreamUrl: string,
+  extraArgs: readonly string[] = [],
+): Promise<Awaited<ReturnType<typeof startSimulatedDaemon>> & { proxyUrl: string; startLog: string }> {
+  const started = await startSimulatedDaemon(dir, [
+    ...extraArgs,
+    '--proxy',
+    '--proxy-listen',
+    '127.0.0.1:0',
+    '--upstream',
+    upstreamUrl,
+  ]);
+  const startLog = await waitForStderr(started.daemon, (text) => text.includes('PROXY_LISTENING'));
+  const proxyUrl = /"code":"PROXY_LISTENING".*?"url":"([^"]+)"/.exec(startLog)?.[1];
+  if (proxyUrl === undefined) throw new Error(`no proxy URL in the daemon's log:\n${startLog}`);
+  return { ...started, proxyUrl, startLog };
+}
