@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Attributor } from '../src/attribution/attributor.js';
 import type { MeterTick } from '../src/meter/types.js';
 import type { RequestEvent } from '../src/requests/types.js';
+import { interval } from '../tests/helpers/device-interval.js';
 import type { BenchResult } from './lib/report.js';
 import type { LoadResult, LoadSpec, LoadWindow } from './lib/stream-load.js';
 
@@ -515,22 +516,6 @@ function attributorWorkload(
   const ops: Array<RequestEvent | MeterTick> = [];
   const epoch = 1_735_689_600_000_000_000n;
   const cycle = CHUNKS + 2; // start, progress…, end
-  const interval = (deviceId: string, start: bigint, end: bigint, energy: bigint) => ({
-    deviceId,
-    startMonoNanos: start,
-    endMonoNanos: end,
-    energyMicroJoules: energy,
-    source: 'counter' as const,
-    counterEnergyMicroJoules: energy,
-    integratedEnergyMicroJoules: null,
-    counterStartMicroJoules: null,
-    counterEndMicroJoules: null,
-    powerMilliWatts: null,
-    powerSampleCount: 1,
-    wrapped: false,
-    gap: null,
-    bridgedGapNanos: 0n,
-  });
   let gpuSeq = 0;
   let hostSeq = 0;
   for (let step = 0; step <= ATTR_STEPS; step++) {

@@ -4,12 +4,12 @@
  */
 import { Attributor } from '../../../src/attribution/attributor.js';
 import type { IntervalAllocation, RequestEnergyRecord } from '../../../src/attribution/types.js';
-import type { DeviceInterval } from '../../../src/meter/types.js';
 import type { RequestEvent } from '../../../src/requests/types.js';
 import { createEngineResolver } from '../../../src/spans/engines.js';
 import { SpanIntake } from '../../../src/spans/intake.js';
 import { SpanJoinIndex } from '../../../src/spans/join.js';
 import { createSpanServer, type SpanServer } from '../../../src/spans/server.js';
+import { interval } from '../../helpers/device-interval.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 
 export const S = 1_000_000_000n;
@@ -95,25 +95,6 @@ export async function startSpanHarness(
         for (const deviceId of engine.deviceIds) attributor.onInterval(interval(deviceId, t0, t1, energy));
     },
     close: () => server.close(),
-  };
-}
-
-function interval(deviceId: string, t0: bigint, t1: bigint, energy: bigint): DeviceInterval {
-  return {
-    deviceId,
-    startMonoNanos: t0,
-    endMonoNanos: t1,
-    energyMicroJoules: energy,
-    source: 'counter',
-    counterEnergyMicroJoules: energy,
-    integratedEnergyMicroJoules: null,
-    counterStartMicroJoules: null,
-    counterEndMicroJoules: null,
-    powerMilliWatts: null,
-    powerSampleCount: 1,
-    wrapped: false,
-    gap: null,
-    bridgedGapNanos: 0n,
   };
 }
 

@@ -1,7 +1,6 @@
 import { Attributor } from '../../../src/attribution/attributor.js';
 import type { AttributorOptions } from '../../../src/attribution/options.js';
 import type { IntervalAllocation, RequestEnergyRecord } from '../../../src/attribution/types.js';
-import type { DeviceInterval } from '../../../src/meter/types.js';
 import type {
   RequestEndEvent,
   RequestProgressEvent,
@@ -35,31 +34,7 @@ export function seeded(seed: number) {
   return { next, int, big };
 }
 
-/** A successful interval of `energy` µJ (or a gap with `null`). */
-export function interval(
-  deviceId: string,
-  start: bigint,
-  end: bigint,
-  energy: bigint | null,
-  bridgedGapNanos = 0n,
-): DeviceInterval {
-  return {
-    deviceId,
-    startMonoNanos: start,
-    endMonoNanos: end,
-    energyMicroJoules: energy,
-    source: energy === null ? null : 'counter',
-    counterEnergyMicroJoules: energy,
-    integratedEnergyMicroJoules: null,
-    counterStartMicroJoules: null,
-    counterEndMicroJoules: null,
-    powerMilliWatts: null,
-    powerSampleCount: 1,
-    wrapped: false,
-    gap: energy === null ? { reason: 'read-failed' } : null,
-    bridgedGapNanos,
-  };
-}
+export { interval } from '../../helpers/device-interval.js';
 
 export function start(requestId: string, engineId: string, t: bigint, model = 'm'): RequestStartEvent {
   return {
