@@ -172,17 +172,12 @@ export class LedgerStore {
   appendMany(lines: readonly string[]): Promise<AppendResult[]> {
     if (this.#closing) return Promise.reject(closedError(this.dir));
     if (lines.length === 0) return Promise.resolve([]);
-    let bytes: Buffer;
-    let lineBytes: number[];
     try {
       for (const line of lines) checkLine(line, this.dir);
-      bytes = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
-      lineBytes = lines.map((line) => Buffer.byteLength(line) + 1);
     } catch (error) {
       return Promise.reject(error);
     }
-    const last = lines[lines.length - 1] as string;
-    return this.#enqueue(() => this.#writeGroup(bytes, lineBytes, () => last));
+    return this.appendEncodedLines(Buffer.from(`${lines.join('\n')}\n`, 'utf8'));
   }
 
   /**
