@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, expect, it } from 'vitest';
 import {
   CLI,
   cliSkipReason,
@@ -12,12 +12,12 @@ import {
 } from '../helpers/cli.js';
 import { buildFakeNvml, FakeNvmlState, fakeNvmlSkipReason } from '../helpers/fake-nvml.js';
 import { FakeSysfs } from '../helpers/fake-sysfs.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 const skip = cliSkipReason() ?? fakeNvmlSkipReason();
-if (skip) console.warn(skip);
 
-describe.skipIf(skip !== undefined)('wattledger CLI', () => {
+describeUnless(skip)('wattledger CLI', () => {
   let library: string;
   const cleanups: (() => Promise<void>)[] = [];
   beforeAll(async () => {

@@ -1,14 +1,15 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 // The whole path as an operator and a researcher would run it: keygen, the daemon on simulated
 // GPUs, SIGTERM, then verification with only the public key.
 const skip = cliSkipReason();
 
-describe.skipIf(skip !== undefined)('a ledger written by the running daemon', () => {
+describeUnless(skip)('a ledger written by the running daemon', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();

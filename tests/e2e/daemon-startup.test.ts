@@ -1,7 +1,8 @@
 import { appendFile, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { cliSkipReason, parseLogLines, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 // A daemon killed mid-append leaves a partial last line. The next start reads the ledger once:
@@ -9,7 +10,7 @@ import { makeTmpDir } from '../helpers/tmp-dir.js';
 // API index, which must then serve the batches written before and after the restart.
 const skip = cliSkipReason();
 
-describe.skipIf(skip !== undefined)('daemon restart after a torn tail', () => {
+describeUnless(skip)('daemon restart after a torn tail', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();

@@ -1,14 +1,15 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 // A server the proxy does not front reports its requests through the event API; the daemon
 // attributes energy to them and a receipt for one verifies offline.
 const skip = cliSkipReason();
 
-describe.skipIf(skip !== undefined)('event API → attribution → ledger → receipt', () => {
+describeUnless(skip)('event API → attribution → ledger → receipt', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { cliSkipReason, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
 import {
   fromMicro,
@@ -10,6 +10,7 @@ import {
 } from '../helpers/event-requests.js';
 import { ledgerLines } from '../helpers/ledger-fixture.js';
 import { OtlpReceiver } from '../helpers/otlp-receiver.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { logRecords, metricPoints } from '../integration/export/otlp-views.js';
 
@@ -17,7 +18,7 @@ import { logRecords, metricPoints } from '../integration/export/otlp-views.js';
 // arrives, and every signed batch arrives as a log record equal to the ledger line.
 const skip = cliSkipReason();
 
-describe.skipIf(skip !== undefined)('the daemon exporting over OTLP', () => {
+describeUnless(skip)('the daemon exporting over OTLP', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { cliSkipReason, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
 import {
   fromMicro,
@@ -13,6 +13,7 @@ import {
   until,
   writeEventConfig,
 } from '../helpers/event-requests.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 // A real Prometheus (Debian's 2.42, /usr/bin/prometheus; .ci/run installs it) scrapes the daemon's
@@ -56,7 +57,7 @@ async function batchStatements(ledger: string) {
   });
 }
 
-describe.skipIf(skip !== undefined)('Prometheus scraping the daemon', () => {
+describeUnless(skip)('Prometheus scraping the daemon', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -268,7 +269,7 @@ describe.skipIf(skip !== undefined)('Prometheus scraping the daemon', () => {
   });
 });
 
-describe.skipIf(cliSkipReason() !== undefined)('the Prometheus endpoint of a metering-only daemon', () => {
+describeUnless(cliSkipReason())('the Prometheus endpoint of a metering-only daemon', () => {
   it('serves device energy with the ledger off, and stops cleanly', async () => {
     const { dir, cleanup } = await makeTmpDir();
     try {

@@ -1,18 +1,19 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { cliSkipReason, runCli, startProxiedDaemon } from '../helpers/cli.js';
 import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 // The product end to end: a real OpenAI client talks to the daemon's measuring proxy in front of a
-// loopback server replaying a recorded OpenAI stream (../shared/fixtures/openai-sse, see
+// loopback server replaying a recorded OpenAI stream (tests/fixtures/openai-sse, see
 // SOURCES.md); the daemon meters simulated GPUs, attributes energy to the requests, seals signed
 // batches; then a receipt for one request is cut and verified offline with only the public key.
 const skip = cliSkipReason();
 
-describe.skipIf(skip !== undefined)('proxy → attribution → ledger → receipt', () => {
+describeUnless(skip)('proxy → attribution → ledger → receipt', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();

@@ -5,21 +5,21 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { base64FromBytes } from '../../src/attest/bytes.js';
 import type { Report } from '../../src/report/report-types.js';
 import { cliSkipReason, runCli } from '../helpers/cli.js';
 import { testSigner } from '../helpers/ledger-fixture.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { FIXTURE_RECORDS, writeReportLedger } from '../integration/report/report-fixture.js';
 
 const skip = cliSkipReason();
-if (skip) console.warn(skip);
 
 const KEY = base64FromBytes(testSigner().signer.publicKey);
 const OTHER_KEY = base64FromBytes(testSigner(9).signer.publicKey);
 
-describe.skipIf(skip !== undefined)('wattledger report', () => {
+describeUnless(skip)('wattledger report', () => {
   let root: string;
   let cleanup: () => Promise<void>;
   let ledger: string;

@@ -1,21 +1,22 @@
 /**
  * The report of a real daemon run: an OpenAI client sends requests for two models through the
- * measuring proxy to a loopback server replaying a recorded stream (../shared/fixtures/openai-sse,
+ * measuring proxy to a loopback server replaying a recorded stream (tests/fixtures/openai-sse,
  * see SOURCES.md); the daemon on simulated GPUs attributes and seals them; `wattledger report
  * --key` then verifies the ledger and summarises exactly the records it sealed.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import type { Report } from '../../src/report/report-types.js';
 import { cliSkipReason, runCli, startProxiedDaemon } from '../helpers/cli.js';
 import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 const skip = cliSkipReason();
 
-describe.skipIf(skip !== undefined)('daemon → ledger → report', () => {
+describeUnless(skip)('daemon → ledger → report', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();

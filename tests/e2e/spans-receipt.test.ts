@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import {
   cliSkipReason,
   makeSigningKey,
@@ -11,6 +11,7 @@ import {
   waitForStderr,
 } from '../helpers/cli.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
+import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import {
   jsonBody,
@@ -26,7 +27,7 @@ import {
 const skip = cliSkipReason();
 const MS = 1_000_000n;
 
-describe.skipIf(skip !== undefined)('OTLP spans → attribution → ledger → receipt', () => {
+describeUnless(skip)('OTLP spans → attribution → ledger → receipt', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();

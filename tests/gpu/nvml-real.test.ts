@@ -1,18 +1,20 @@
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { Meter } from '../../src/meter/meter.js';
 import { NvidiaSmiProbe } from '../../src/probes/nvidia-smi.js';
 import { NvmlProbe } from '../../src/probes/nvml.js';
+import { describeUnless } from '../helpers/skip.js';
 
 // The opt-in GPU tier: real NVML and real nvidia-smi on a machine with an NVIDIA GPU. It runs only
 // with WATTLEDGER_GPU_TESTS=1 (CI has no GPU); the library and binary paths can be overridden with
 // WATTLEDGER_NVML_LIBRARY and WATTLEDGER_NVIDIA_SMI.
 const enabled = process.env.WATTLEDGER_GPU_TESTS === '1';
-if (!enabled) console.warn('GPU tier skipped: set WATTLEDGER_GPU_TESTS=1 on a machine with an NVIDIA GPU');
 const libraryPath = process.env.WATTLEDGER_NVML_LIBRARY ?? 'libnvidia-ml.so.1';
 const nvidiaSmiPath = process.env.WATTLEDGER_NVIDIA_SMI ?? 'nvidia-smi';
 
-describe.skipIf(!enabled)('real NVIDIA hardware', () => {
+describeUnless(
+  enabled ? undefined : 'opt-in GPU tier: set WATTLEDGER_GPU_TESTS=1 on a machine with an NVIDIA GPU',
+)('real NVIDIA hardware', () => {
   it('enumerates GPUs through NVML with the facts the batches need', async () => {
     const probe = new NvmlProbe({ libraryPath, clock: systemClock });
     const inventory = await probe.open();

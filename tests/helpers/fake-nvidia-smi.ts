@@ -1,17 +1,16 @@
-import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { makeTmpDir, SHARED_FIXTURES } from './tmp-dir.js';
+import { isAbsolute, join } from 'node:path';
+import { FIXTURES } from './fixtures.js';
+import { makeTmpDir } from './tmp-dir.js';
 
 /**
  * Recordings of real GPUs (idle + load `--query-gpu` rows) copied from
- * `../shared/fixtures/nvidia-smi-csv` into `tests/fixtures/nvidia-smi/<name>.json`; each file's
+ * `tests/fixtures/nvidia-smi-csv` into `tests/fixtures/nvidia-smi/<name>.json`; each file's
  * `source` field cites its SOURCES.md entry.
  */
 export type SmiRecording = 'h200' | 'h100' | 'h100-mig' | 'l40s';
 
-/** The six real `nvidia-smi -q -x` fixtures in `../shared/fixtures/nvidia-smi-xml` (SOURCES.md). */
+/** The six real `nvidia-smi -q -x` fixtures in `tests/fixtures/nvidia-smi-xml` (SOURCES.md). */
 export const SMI_XML_FIXTURES = {
   a100Mig: 'a100-sxm4-80gb_mig-enabled_535.54.03_dtd-v12.xml',
   teslaT4: 'tesla-t4_515.105.01_dtd-v11.xml',
@@ -23,7 +22,7 @@ export const SMI_XML_FIXTURES = {
 
 /** What the fake does; every field is documented at the top of `fake-nvidia-smi`. */
 export interface FakeSmiScenario {
-  /** XML fixture for `-q -x` (a file name in the shared nvidia-smi-xml folder, or a path). */
+  /** XML fixture for `-q -x` (a file name in tests/fixtures/nvidia-smi-xml, or a path). */
   readonly xml?: string;
   /** Measured columns per GPU (GPU i uses recordings[i % n]); default `['h200']`. */
   readonly recordings?: readonly SmiRecording[];
@@ -56,7 +55,7 @@ export interface FakeSmi {
   readonly cleanup: () => Promise<void>;
 }
 
-const FIXTURE_DIR = findFixtureDir();
+const FIXTURE_DIR = join(FIXTURES, 'nvidia-smi');
 
 /** Absolute path of the fake executable (`#!/usr/bin/env node`, no build step). */
 export const FAKE_NVIDIA_SMI = join(FIXTURE_DIR, 'fake-nvidia-smi');
@@ -66,9 +65,9 @@ export function smiRecordingPath(name: SmiRecording): string {
   return join(FIXTURE_DIR, `${name}.json`);
 }
 
-/** Absolute path of a shared XML fixture given its file name (or a path, returned as is). */
+/** Absolute path of a recorded XML fixture given its file name (or a path, returned as is). */
 export function smiXmlPath(xml: string): string {
-  return isAbsolute(xml) ? xml : `${SHARED_FIXTURES}nvidia-smi-xml/${xml}`;
+  return isAbsolute(xml) ? xml : `${FIXTURES}nvidia-smi-xml/${xml}`;
 }
 
 /**
@@ -91,15 +90,4 @@ export async function fakeNvidiaSmi(scenario: FakeSmiScenario = {}): Promise<Fak
     scenarioPath,
     cleanup: tmp.cleanup,
   };
-}
-
-// Walk up so this works from tests/helpers and from dist/tests/helpers (the fake is not compiled).
-function findFixtureDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let depth = 0; depth < 6; depth++) {
-    const candidate = join(dir, 'tests', 'fixtures', 'nvidia-smi');
-    if (existsSync(join(candidate, 'fake-nvidia-smi'))) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find tests/fixtures/nvidia-smi/fake-nvidia-smi above this file');
 }

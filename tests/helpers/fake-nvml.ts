@@ -4,8 +4,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { FIXTURES } from './fixtures.js';
 
 /**
  * The fake `libnvidia-ml.so.1` (tests/fixtures/nvml/fake-nvml.c): compiled once per content hash
@@ -22,7 +22,7 @@ export const FAKE_NVML_FAST_ENV: Readonly<Record<string, string>> = { FAKE_NVML_
 const run = promisify(execFile);
 
 /** Absolute path of the C source of the fake library. */
-export const FAKE_NVML_SOURCE = findFakeNvmlSource();
+export const FAKE_NVML_SOURCE = join(FIXTURES, 'nvml', 'fake-nvml.c');
 
 /** `current`: a driver-590-like export set. `legacy`: no `_v2`/`_v3` names, no `nvmlDeviceGetFieldValues`. */
 export type FakeNvmlVariant = 'current' | 'legacy';
@@ -115,7 +115,7 @@ const FILES: Readonly<Record<keyof FakeGpu, string>> = {
   temperatureCelsius: 'temp_c',
 };
 
-/** An H200 as the recorded fixtures show it (shared/fixtures/nvidia-smi-csv, H200 capture). */
+/** An H200 as the recorded fixtures show it (tests/fixtures/nvidia-smi-csv, H200 capture). */
 export function defaultFakeGpu(index: number): FakeGpu {
   const hex = (0x83 + index).toString(16).toUpperCase().padStart(2, '0');
   return {
@@ -223,15 +223,4 @@ export class FakeNvmlState {
     await writeFile(partial, `${value}\n`);
     await rename(partial, path);
   }
-}
-
-// Walk up so this works from tests/helpers and from dist/tests/helpers (the C source is not compiled).
-function findFakeNvmlSource(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let depth = 0; depth < 6; depth++) {
-    const candidate = join(dir, 'tests', 'fixtures', 'nvml', 'fake-nvml.c');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find tests/fixtures/nvml/fake-nvml.c above this file');
 }

@@ -1,7 +1,7 @@
 /**
  * A fake Linux sysfs tree for the RAPL probe, in a fresh temp dir (the Kepler `testdata/sys`
  * pattern). Trees start from the powercap fixtures recorded from real machines in
- * `../shared/fixtures/powercap/` (provenance: `../shared/fixtures/SOURCES.md`, section
+ * `tests/fixtures/powercap/` (provenance: `tests/fixtures/SOURCES.md`, section
  * "powercap/"): `procfs-testdata-intel-rapl` (prometheus/procfs) and
  * `kepler-testdata-intel-rapl-with-mmio` (Kepler). Those trees use plain directories; zones added
  * with `layout: 'symlink'` reproduce the real layout, where `class/powercap/<zone>` is a symlink
@@ -13,9 +13,10 @@
 import { chmod, cp, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MicroJoules } from '../../src/units.js';
-import { makeTmpDir, SHARED_FIXTURES } from './tmp-dir.js';
+import { FIXTURES } from './fixtures.js';
+import { makeTmpDir } from './tmp-dir.js';
 
-/** The recorded powercap trees under `../shared/fixtures/powercap/`. */
+/** The recorded powercap trees under `tests/fixtures/powercap/`. */
 export type PowercapFixture = 'procfs-testdata-intel-rapl' | 'kepler-testdata-intel-rapl-with-mmio';
 
 /** A zone to add: `zone` is the directory name (`intel-rapl:1`, `intel-rapl:0:0`). */
@@ -51,7 +52,7 @@ export class FakeSysfs {
   /** Copies a recorded fixture tree. */
   static async fromFixture(fixture: PowercapFixture): Promise<FakeSysfs> {
     const sysfs = await FakeSysfs.#create();
-    await cp(join(SHARED_FIXTURES, 'powercap', fixture, 'sys'), sysfs.root, { recursive: true });
+    await cp(join(FIXTURES, 'powercap', fixture, 'sys'), sysfs.root, { recursive: true });
     await sysfs.#normaliseModes(sysfs.#tmpDir);
     return sysfs;
   }

@@ -4,16 +4,16 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse } from 'yaml';
 import type { RequestUsage } from '../../src/requests/types.js';
-import { SHARED_FIXTURES } from './tmp-dir.js';
+import { FIXTURES } from './fixtures.js';
 
 /**
  * A loopback inference server that replays the recorded responses in
- * `../shared/fixtures/openai-sse/` (provenance: SOURCES.md, section "openai-sse/") exactly as
+ * `tests/fixtures/openai-sse/` (provenance: SOURCES.md, section "openai-sse/") exactly as
  * the real servers sent them, cut into chunks where a test says, and that can misbehave on
  * demand. It records every request it receives so tests can check what the proxy sent.
  */
 
-export const OPENAI_SSE_DIR = `${SHARED_FIXTURES}openai-sse/`;
+export const OPENAI_SSE_DIR = `${FIXTURES}openai-sse/`;
 
 /** One recorded response: status, headers (as recorded) and the exact body bytes. */
 export interface RecordedResponse {

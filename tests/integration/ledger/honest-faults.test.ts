@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { Batcher } from '../../../src/ledger/batcher.js';
 import { loadChainState } from '../../../src/ledger/chain-state.js';
 import { RecordLog } from '../../../src/ledger/record-log.js';
@@ -18,6 +18,7 @@ import {
   verifyLines,
 } from '../../helpers/ledger-fixture.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
+import { describeUnless } from '../../helpers/skip.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
 
 // An honest ledger whose hardware misbehaved: a GPU counter reset (driver reload), a GPU read
@@ -25,7 +26,7 @@ import { makeTmpDir } from '../../helpers/tmp-dir.js';
 // verifier must accept it: declared jumps and gaps are not tampering.
 const skip = fakeNvmlSkipReason();
 
-describe.skipIf(skip !== undefined)('an honest ledger with resets, wraps and failed reads', () => {
+describeUnless(skip)('an honest ledger with resets, wraps and failed reads', () => {
   let library: string;
   let dir: string;
   let cleanup: () => Promise<void>;

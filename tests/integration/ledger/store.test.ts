@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readLedgerLines } from '../../../src/ledger/reader.js';
 import { segmentFileName } from '../../../src/ledger/segments.js';
 import { type LedgerEvent, LedgerStore, type LedgerStoreOptions } from '../../../src/ledger/store.js';
+import { itUnless } from '../../helpers/skip.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -364,10 +365,9 @@ function crashCycle(scriptPath: string, dir: string, killAfterAcks: number): Pro
 const crashSkipReason = existsSync(COMPILED_STORE)
   ? undefined
   : `${COMPILED_STORE} is missing; run \`npx tsc -p .\` (npm test does) first`;
-if (crashSkipReason) console.warn(`skipping ledger crash test: ${crashSkipReason}`);
 
 describe('LedgerStore after a real crash', () => {
-  it.skipIf(crashSkipReason !== undefined)(
+  itUnless(crashSkipReason)(
     'recovers after SIGKILL mid-append with every acknowledged line complete and in order',
     async () => {
       const dir = join(tmp, 'ledger');

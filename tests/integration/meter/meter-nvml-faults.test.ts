@@ -1,17 +1,17 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { Meter } from '../../../src/meter/meter.js';
 import type { DeviceInterval, MeterTick } from '../../../src/meter/types.js';
 import { NvmlProbe } from '../../../src/probes/nvml.js';
 import { buildFakeNvml, FakeNvmlState, fakeNvmlSkipReason } from '../../helpers/fake-nvml.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
+import { describeUnless } from '../../helpers/skip.js';
 
 // The meter over the real NVML probe and koffi, against the fake libnvidia-ml.so.1: faults are
 // injected through the fake's state files, time through a manual clock.
 const NVML_ERROR_GPU_IS_LOST = 15;
 const skip = fakeNvmlSkipReason();
-if (skip) console.warn(skip);
 
-describe.skipIf(skip !== undefined)('meter over NVML with injected faults', () => {
+describeUnless(skip)('meter over NVML with injected faults', () => {
   let library: string;
   let state: FakeNvmlState;
   let probe: NvmlProbe;

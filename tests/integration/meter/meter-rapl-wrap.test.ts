@@ -6,7 +6,7 @@ import { FakeSysfs, PACKAGE_RANGE_MICROJOULES } from '../../helpers/fake-sysfs.j
 import { ManualClock } from '../../helpers/manual-clock.js';
 
 // The meter over the real RAPL probe on a fake sysfs tree copied from
-// ../shared/fixtures/powercap/procfs-testdata-intel-rapl (prometheus/procfs; see SOURCES.md).
+// tests/fixtures/powercap/procfs-testdata-intel-rapl (prometheus/procfs; see SOURCES.md).
 describe('meter over RAPL', () => {
   let sysfs: FakeSysfs;
   let probe: RaplProbe;

@@ -6,7 +6,7 @@ import { NvidiaSmiProbe } from '../../../src/probes/nvidia-smi.js';
 import { type FakeSmi, fakeNvidiaSmi } from '../../helpers/fake-nvidia-smi.js';
 
 // The meter over the real nvidia-smi probe and a fake nvidia-smi replaying the H200 recording
-// from ../shared/fixtures/nvidia-smi-csv (nvidia_gpu_exporter capture; see SOURCES.md).
+// from tests/fixtures/nvidia-smi-csv (nvidia_gpu_exporter capture; see SOURCES.md).
 describe('meter over a hung nvidia-smi', () => {
   let smi: FakeSmi | undefined;
   let probe: NvidiaSmiProbe | undefined;

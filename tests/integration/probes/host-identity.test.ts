@@ -11,6 +11,7 @@ import {
   hostIdentityFromFacts,
   readHostIdentity,
 } from '../../../src/probes/host-identity.js';
+import { itUnless } from '../../helpers/skip.js';
 
 /** The app id pinned in host-identity.ts; changing it would change every machine-id hostId. */
 const APP_ID = 'eaf739f9c5684e4fbb9f62d7c8b4de81';
@@ -72,16 +73,19 @@ describe('readHostIdentity on this machine', () => {
   });
 
   const machineIdOnly = !existsSync('/etc/machine-id') || existsSync('/sys/class/dmi/id/product_uuid');
-  it.skipIf(machineIdOnly || systemdAppSpecificId() === undefined)(
-    'derives the machine-id hostId exactly as `systemd-id128 machine-id --app-specific` does',
-    async () => {
-      const identity = await readHostIdentity({ timeoutMs: 10_000 });
-      expect(identity.hostIdSource).toBe('machine-id');
-      expect(identity.hostId).toBe(systemdAppSpecificId());
-      const rawMachineId = readFileSync('/etc/machine-id', 'utf8').trim();
-      expect(JSON.stringify(identity)).not.toContain(rawMachineId);
-    },
-  );
+  itUnless(
+    machineIdOnly
+      ? 'this host has a DMI product UUID (or no /etc/machine-id), so the machine-id path is not taken'
+      : systemdAppSpecificId() === undefined
+        ? 'systemd-id128 is not installed'
+        : undefined,
+  )('derives the machine-id hostId exactly as `systemd-id128 machine-id --app-specific` does', async () => {
+    const identity = await readHostIdentity({ timeoutMs: 10_000 });
+    expect(identity.hostIdSource).toBe('machine-id');
+    expect(identity.hostId).toBe(systemdAppSpecificId());
+    const rawMachineId = readFileSync('/etc/machine-id', 'utf8').trim();
+    expect(JSON.stringify(identity)).not.toContain(rawMachineId);
+  });
 });
 
 describe('hostIdentityFromFacts', () => {

@@ -11,7 +11,7 @@ import {
 } from '../../helpers/fake-nvidia-smi.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
 
-// Every `-q -x` document here is a real capture from ../shared/fixtures/nvidia-smi-xml, replayed by
+// Every `-q -x` document here is a real capture from tests/fixtures/nvidia-smi-xml, replayed by
 // the fake nvidia-smi through the real node-nvidia-smi package. Provenance of each file: SOURCES.md,
 // section "nvidia-smi-xml/" (influxdata/telegraf testdata, MIT).
 

@@ -16,9 +16,9 @@ import {
 import { ManualClock } from '../../helpers/manual-clock.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
 
-// The fake nvidia-smi replays real captures: `-q -x` from ../shared/fixtures/nvidia-smi-xml and
+// The fake nvidia-smi replays real captures: `-q -x` from tests/fixtures/nvidia-smi-xml and
 // idle/load `--query-gpu` rows recorded on an H200, H100 (MIG) and L40S, copied into
-// tests/fixtures/nvidia-smi/*.json from ../shared/fixtures/nvidia-smi-csv. Provenance: SOURCES.md,
+// tests/fixtures/nvidia-smi/*.json from tests/fixtures/nvidia-smi-csv. Provenance: SOURCES.md,
 // sections "nvidia-smi-xml/" (telegraf testdata, MIT) and "nvidia-smi-csv/" (nvidia_gpu_exporter, MIT).
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -8,13 +8,13 @@ import {
 import type { DeviceReading, DeviceReadResult } from '../../../src/probes/types.js';
 import { buildFakeNvml, FakeNvmlState, fakeNvmlSkipReason } from '../../helpers/fake-nvml.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
+import { describeUnless } from '../../helpers/skip.js';
 
 // How few NVML calls a read makes: power and energy in one field read (fields 186 and 83), and
 // utilization and memory only every Nth read. Through real koffi against the fake library, whose
 // trace log counts the calls.
 
 const skipReason = fakeNvmlSkipReason();
-if (skipReason) console.warn(skipReason);
 
 function reading(result: DeviceReadResult | undefined): DeviceReading {
   if (!result?.ok) throw new Error(`expected a reading, got ${JSON.stringify(result?.error?.message)}`);
@@ -25,7 +25,7 @@ const live = () => new AbortController().signal;
 const ENERGY = 'nvmlDeviceGetTotalEnergyConsumption';
 const FIELDS = 'nvmlDeviceGetFieldValues';
 
-describe.skipIf(skipReason !== undefined)('NvmlProbe per-tick NVML calls', () => {
+describeUnless(skipReason)('NvmlProbe per-tick NVML calls', () => {
   let libraryPath: string;
   let state: FakeNvmlState;
   let probe: NvmlProbe;

@@ -1,14 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, expect, it } from 'vitest';
 import { NvmlProbe } from '../../../src/probes/nvml.js';
 import type { DeviceReading, DeviceReadResult } from '../../../src/probes/types.js';
 import { buildFakeNvml, FakeNvmlState, fakeNvmlSkipReason } from '../../helpers/fake-nvml.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
+import { describeUnless } from '../../helpers/skip.js';
 
 // read() behaviour of the NVML probe through real koffi against the fake libnvidia-ml.so.1.
 
 const skipReason = fakeNvmlSkipReason();
-if (skipReason) console.warn(skipReason);
 
 function reading(result: DeviceReadResult | undefined): DeviceReading {
   if (!result?.ok) throw new Error(`expected a reading, got ${JSON.stringify(result?.error?.message)}`);
@@ -17,7 +17,7 @@ function reading(result: DeviceReadResult | undefined): DeviceReading {
 
 const live = () => new AbortController().signal;
 
-describe.skipIf(skipReason !== undefined)('NvmlProbe.read against a fake libnvidia-ml.so.1', () => {
+describeUnless(skipReason)('NvmlProbe.read against a fake libnvidia-ml.so.1', () => {
   let libraryPath: string;
   let state: FakeNvmlState;
   let probe: NvmlProbe;

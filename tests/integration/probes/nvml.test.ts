@@ -3,14 +3,14 @@ import { ProbeError } from '../../../src/errors.js';
 import { isGa100, NvmlProbe, powerUsageSemantics } from '../../../src/probes/nvml.js';
 import { buildFakeNvml, FakeNvmlState, fakeNvmlSkipReason } from '../../helpers/fake-nvml.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
+import { describeUnless } from '../../helpers/skip.js';
 
 // Open, inventory and power-semantics behaviour of the NVML probe, through real koffi against the
 // fake libnvidia-ml.so.1. Reading behaviour lives in nvml-read.test.ts.
 
 const skipReason = fakeNvmlSkipReason();
-if (skipReason) console.warn(skipReason);
 
-describe.skipIf(skipReason !== undefined)('NvmlProbe.open against a fake libnvidia-ml.so.1', () => {
+describeUnless(skipReason)('NvmlProbe.open against a fake libnvidia-ml.so.1', () => {
   let libraryPath: string;
   let state: FakeNvmlState;
   const probes: NvmlProbe[] = [];

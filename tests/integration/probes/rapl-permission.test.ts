@@ -8,9 +8,10 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { RAPL_PERMISSION_HINT } from '../../../src/probes/rapl.js';
 import { FakeSysfs } from '../../helpers/fake-sysfs.js';
+import { describeUnless } from '../../helpers/skip.js';
 
 const NOBODY = 65534;
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -23,7 +24,6 @@ const skipReason =
     : !existsSync(COMPILED_PROBE)
       ? `${COMPILED_PROBE} is missing; run \`npm run build\` (npm test does) first`
       : undefined;
-if (skipReason) console.warn(`skipping rapl permission tests: ${skipReason}`);
 
 /** Opens the probe, reads once, prints what happened as JSON. Runs as nobody. */
 const CHILD_SCRIPT = `
@@ -86,7 +86,7 @@ async function runProbeAsNobody(tree: FakeSysfs): Promise<ChildReport> {
   return JSON.parse(stdout) as ChildReport;
 }
 
-describe.skipIf(skipReason !== undefined)('RaplProbe without read access to energy_uj', () => {
+describeUnless(skipReason)('RaplProbe without read access to energy_uj', () => {
   it('throws PROBE_PERMISSION_DENIED naming the file and how to grant access when no zone is readable', async () => {
     const tree = await FakeSysfs.fromFixture('procfs-testdata-intel-rapl');
     trees.push(tree);

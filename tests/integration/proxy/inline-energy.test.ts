@@ -18,7 +18,7 @@ import {
 import { postJson, replay, startProxy, withoutUsageChunk } from './harness.js';
 
 // proxy.inlineEnergy end to end in process: the daemon's own request pipeline (proxy → attributor →
-// onRecord → the proxy's record waiters) in front of recorded servers (../shared/fixtures/openai-sse,
+// onRecord → the proxy's record waiters) in front of recorded servers (tests/fixtures/openai-sse,
 // SOURCES.md), with a GPU "meter" ticking every 20 ms, and the official `openai` client reading.
 
 const GPU: DeviceInfo = {

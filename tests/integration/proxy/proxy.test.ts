@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventSplits, FakeUpstream, FIXTURE_CASES, loadFixture } from '../../helpers/fake-upstream.js';
 import { type ProxyHarness, postJson, replay, startOf, startProxy, withoutUsageChunk } from './harness.js';
 
-// Every recorded response (../shared/fixtures/SOURCES.md, "openai-sse/") replayed through the proxy.
+// Every recorded response (tests/fixtures/SOURCES.md, "openai-sse/") replayed through the proxy.
 let fake: FakeUpstream;
 let h: ProxyHarness;
 let current = FIXTURE_CASES[0]!;

@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { configSchema } from '../../../src/config/schema.js';
+import { itUnless } from '../../helpers/skip.js';
 
 // Static checks of the deployment artefacts in systemd/ and helm/ (STYLE.md §G). Where the real tool
 // is installed (systemd-analyze, systemd-sysusers, systemd-tmpfiles, helm) the files are also run
@@ -287,9 +288,8 @@ describe('systemd/wattledger.sysusers.conf and wattledger.tmpfiles.conf', () => 
       : process.getuid?.() !== 0
         ? 'not root: systemd-tmpfiles cannot chown in a --root tree, sysusers/tmpfiles dry run skipped'
         : undefined;
-  if (skipReason) console.warn(skipReason);
 
-  it.skipIf(skipReason !== undefined)(
+  itUnless(skipReason)(
     'systemd-sysusers and systemd-tmpfiles apply them to a --root tree: energy_uj becomes 0440 root:powercap',
     () => {
       const fakeRoot = tempDir();
@@ -342,7 +342,6 @@ describe('systemd-analyze on the unit', () => {
   const skipReason = which('systemd-analyze')
     ? undefined
     : 'systemd-analyze not installed: unit verification skipped';
-  if (skipReason) console.warn(skipReason);
 
   /** The unit in a temp dir under its own name. verify insists the ExecStart binary exists, which it
    * does not on a development machine, so that one path is swapped for /bin/true unless installed. */
@@ -357,7 +356,7 @@ describe('systemd-analyze on the unit', () => {
     return path;
   }
 
-  it.skipIf(skipReason !== undefined)('systemd-analyze verify reports nothing about the unit', () => {
+  itUnless(skipReason)('systemd-analyze verify reports nothing about the unit', () => {
     const path = unitCopy();
     const result = spawnSync('systemd-analyze', ['verify', '--man=no', path], { encoding: 'utf8' });
     const aboutUnit = `${result.stdout}\n${result.stderr}`.split('\n').filter((line) => line.includes(path));
@@ -365,22 +364,18 @@ describe('systemd-analyze on the unit', () => {
     expect(result.status, result.stderr).toBe(0);
   });
 
-  it.skipIf(skipReason !== undefined)(
-    'systemd-analyze security --offline rates the exposure at most 2.5 ("OK")',
-    (ctx) => {
-      const path = unitCopy();
-      const result = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', path], {
-        encoding: 'utf8',
-      });
-      if (/unrecognized option|unknown option/i.test(result.stderr)) {
-        console.warn('systemd-analyze security --offline needs systemd >= 250: exposure check skipped');
-        ctx.skip();
-      }
-      const exposure = /Overall exposure level for wattledger\.service: ([\d.]+)/.exec(result.stdout)?.[1];
-      expect(exposure, result.stdout + result.stderr).toBeDefined();
-      expect(Number(exposure)).toBeLessThanOrEqual(2.5);
-    },
-  );
+  itUnless(skipReason)('systemd-analyze security --offline rates the exposure at most 2.5 ("OK")', (ctx) => {
+    const path = unitCopy();
+    const result = spawnSync('systemd-analyze', ['security', '--offline=yes', '--no-pager', path], {
+      encoding: 'utf8',
+    });
+    if (/unrecognized option|unknown option/i.test(result.stderr)) {
+      ctx.skip('systemd-analyze security --offline needs systemd >= 250');
+    }
+    const exposure = /Overall exposure level for wattledger\.service: ([\d.]+)/.exec(result.stdout)?.[1];
+    expect(exposure, result.stdout + result.stderr).toBeDefined();
+    expect(Number(exposure)).toBeLessThanOrEqual(2.5);
+  });
 });
 
 // --- example config ---------------------------------------------------------------------------------
@@ -703,7 +698,6 @@ describe('helm/wattledger', () => {
   const helmSkip = helm
     ? undefined
     : 'helm not installed (and not downloadable here): helm lint/template tests skipped';
-  if (helmSkip) console.warn(helmSkip);
 
   const helmRun = (...args: string[]) => spawnSync('helm', args, { encoding: 'utf8', cwd: root });
   const render = (...sets: string[]) => {
@@ -723,35 +717,32 @@ describe('helm/wattledger', () => {
     return { docs, byKind };
   };
 
-  it.skipIf(helmSkip !== undefined)('helm lint passes', () => {
+  itUnless(helmSkip)('helm lint passes', () => {
     const result = helmRun('lint', chartDir);
     expect(result.status, result.stdout + result.stderr).toBe(0);
   });
 
-  it.skipIf(helmSkip !== undefined)(
-    'helm template renders a DaemonSet whose ConfigMap is a valid daemon config',
-    () => {
-      const { docs, byKind } = render();
-      expect(docs.map((doc) => doc.kind).sort()).toEqual(['ConfigMap', 'DaemonSet', 'ServiceAccount']);
-      // `config.yaml` contains a dot, so it is read directly rather than with getPath.
-      const data = (byKind('ConfigMap')[0]?.data ?? {}) as Json;
-      const rendered = parseStrictYaml(String(data['config.yaml']));
-      expectValidDaemonConfig(rendered);
-      expect(getPath(rendered, 'probes.sysfsRoot')).toBe('/host/sys');
-      const pod = getPath(byKind('DaemonSet')[0], 'spec.template') as Json;
-      expect(getPath(pod, 'metadata.annotations.checksum/config')).toMatch(/^[0-9a-f]{64}$/);
-      const container = (getPath(pod, 'spec.containers') as Json[])[0] as Json;
-      expect(container.args).toEqual(['run', '--config', '/etc/wattledger/config.yaml']);
-      expect(container.livenessProbe).toBeUndefined();
-      const mounts = container.volumeMounts as Json[];
-      expect(mounts).toContainEqual(
-        expect.objectContaining({ name: 'host-sys', mountPath: '/host/sys', readOnly: true }),
-      );
-      expect(getPath(pod, 'spec.runtimeClassName')).toBe('nvidia');
-    },
-  );
+  itUnless(helmSkip)('helm template renders a DaemonSet whose ConfigMap is a valid daemon config', () => {
+    const { docs, byKind } = render();
+    expect(docs.map((doc) => doc.kind).sort()).toEqual(['ConfigMap', 'DaemonSet', 'ServiceAccount']);
+    // `config.yaml` contains a dot, so it is read directly rather than with getPath.
+    const data = (byKind('ConfigMap')[0]?.data ?? {}) as Json;
+    const rendered = parseStrictYaml(String(data['config.yaml']));
+    expectValidDaemonConfig(rendered);
+    expect(getPath(rendered, 'probes.sysfsRoot')).toBe('/host/sys');
+    const pod = getPath(byKind('DaemonSet')[0], 'spec.template') as Json;
+    expect(getPath(pod, 'metadata.annotations.checksum/config')).toMatch(/^[0-9a-f]{64}$/);
+    const container = (getPath(pod, 'spec.containers') as Json[])[0] as Json;
+    expect(container.args).toEqual(['run', '--config', '/etc/wattledger/config.yaml']);
+    expect(container.livenessProbe).toBeUndefined();
+    const mounts = container.volumeMounts as Json[];
+    expect(mounts).toContainEqual(
+      expect.objectContaining({ name: 'host-sys', mountPath: '/host/sys', readOnly: true }),
+    );
+    expect(getPath(pod, 'spec.runtimeClassName')).toBe('nvidia');
+  });
 
-  it.skipIf(helmSkip !== undefined)(
+  itUnless(helmSkip)(
     'helm template with the API and a key: probes, Service, NetworkPolicy, and matching config paths',
     () => {
       const { byKind } = render(
@@ -779,11 +770,8 @@ describe('helm/wattledger', () => {
     },
   );
 
-  it.skipIf(helmSkip !== undefined)(
-    'helm template refuses sysfsRoot /sys and a value outside the schema',
-    () => {
-      expect(helmRun('template', 'wl', chartDir, '--set', 'config.probes.sysfsRoot=/sys').status).not.toBe(0);
-      expect(helmRun('template', 'wl', chartDir, '--set', 'config.probes.gpu=cuda').status).not.toBe(0);
-    },
-  );
+  itUnless(helmSkip)('helm template refuses sysfsRoot /sys and a value outside the schema', () => {
+    expect(helmRun('template', 'wl', chartDir, '--set', 'config.probes.sysfsRoot=/sys').status).not.toBe(0);
+    expect(helmRun('template', 'wl', chartDir, '--set', 'config.probes.gpu=cuda').status).not.toBe(0);
+  });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EnergyCounter } from '../../../src/meter/counter.js';
 
-// Values from the real package-0 zone in ../shared/fixtures/powercap/procfs-testdata-intel-rapl
+// Values from the real package-0 zone in tests/fixtures/powercap/procfs-testdata-intel-rapl
 // (prometheus/procfs, see SOURCES.md): max_energy_range_uj 262143328850.
 const RAPL_RANGE = 262_143_328_850n;
 

@@ -12,7 +12,7 @@ import {
 import { smiRecordingPath } from '../../helpers/fake-nvidia-smi.js';
 
 // Rows are built from the real idle/load cells recorded on an H200, H100 (MIG) and L40S: see
-// tests/fixtures/nvidia-smi/*.json, copied from ../shared/fixtures/nvidia-smi-csv (SOURCES.md,
+// tests/fixtures/nvidia-smi/*.json, copied from tests/fixtures/nvidia-smi-csv (SOURCES.md,
 // section "nvidia-smi-csv/", nvidia_gpu_exporter captures, MIT).
 type Recorded = Record<string, string>;
 function recorded(name: string, phase: 'idle' | 'load'): Recorded {

@@ -4,7 +4,7 @@ import { hasGeneratedOutput, quickOutput } from '../../../src/proxy/usage.js';
 import { FIXTURE_CASES, loadFixture } from '../../helpers/fake-upstream.js';
 
 // The tracker's no-parse fast path must agree with the full parse on every recorded chunk
-// (../shared/fixtures/openai-sse, SOURCES.md) and on the shapes that make it unsure.
+// (tests/fixtures/openai-sse, SOURCES.md) and on the shapes that make it unsure.
 describe('quickOutput', () => {
   for (const fixture of FIXTURE_CASES.filter((f) => f.stream && f.operation === 'chat')) {
     it(`${fixture.file}: agrees with the parsed chunk wherever it answers`, () => {

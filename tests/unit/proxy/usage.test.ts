@@ -30,7 +30,7 @@ function track(file: string, operation: 'chat' | 'responses') {
   return { tracker, progress, usageChunks };
 }
 
-// Expected values come from the recordings themselves; see ../shared/fixtures/SOURCES.md,
+// Expected values come from the recordings themselves; see tests/fixtures/SOURCES.md,
 // section "openai-sse/", for each file's origin and what it shows.
 describe('usage from every recorded fixture (SOURCES.md "openai-sse/")', () => {
   for (const fixture of FIXTURE_CASES.filter((f) => f.stream)) {
