@@ -16,6 +16,7 @@ import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
 const skip = cliSkipReason() ?? fakeNvmlSkipReason();
+const ENERGY_CALL = 'nvmlDeviceGetFieldValues'; // one call per tick reads the energy counter
 
 describeUnless(skip)('wattledger CLI', () => {
   let library: string;
@@ -102,13 +103,15 @@ describeUnless(skip)('wattledger CLI', () => {
 
   it('runs the daemon, logs JSON lines, and stops cleanly on SIGTERM with its totals', async () => {
     const { args, env, state } = await fakes(1);
+    await state.enableTrace();
     const child = startCli(['run', ...args, '--gpu-interval-ms', '50', '--no-ledger', '--no-api'], env);
     const done = collect(child, 20_000);
     await waitForStderr(child, (text) => text.includes('DAEMON_RUNNING'));
-    await new Promise((resolve) => setTimeout(resolve, 300)); // the baseline reading is taken
+    await state.waitForCalls(ENERGY_CALL, 0); // the baseline reading is taken
     for (let i = 1; i <= 5; i++) {
       await state.setEnergyMilliJoules(0, 1_000_000 + i * 100);
-      await new Promise((resolve) => setTimeout(resolve, 120));
+      // A read that began before the write may still return the old value; the second one cannot.
+      await state.waitForCalls(ENERGY_CALL, 0, 2);
     }
     child.kill('SIGTERM');
     const result = await done;

@@ -1,7 +1,7 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import { cliSkipReason, runCli, startSimulatedDaemon, waitForSeals, waitForStderr } from '../helpers/cli.js';
 import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 
@@ -41,15 +41,15 @@ describeUnless(skip)('event API → attribution → ledger → receipt', () => {
     expect(
       (await post('/v1/requests/start', { requestId: 'req-a', engineId: 'default', model: 'llama' })).status,
     ).toBe(202);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await waitForSeals(daemon, { count: 2 }); // the request runs across measured intervals
     expect((await post('/v1/requests/req-a/progress', { outputTokens: 10 })).status).toBe(202);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitForSeals(daemon, { count: 1 });
     const end = await post('/v1/requests/req-a/end', {
       outcome: 'ok',
       usage: { inputTokens: 100, outputTokens: 20 },
     });
     expect(end.status).toBe(202);
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await waitForSeals(daemon, { records: 1 }); // its record is sealed
     daemon.kill('SIGTERM');
     const result = await done;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, expect, it } from 'vitest';
-import { cliSkipReason, runCli, startProxiedDaemon } from '../helpers/cli.js';
+import { cliSkipReason, runCli, startProxiedDaemon, waitForSeals } from '../helpers/cli.js';
 import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
 import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
@@ -41,7 +41,7 @@ describeUnless(skip)('proxy → attribution → ledger → receipt', () => {
       ids.push(response.headers.get('x-wattledger-request-id') as string);
     }
     expect(ids.every((id) => typeof id === 'string' && id.length > 0)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 800)); // a few more ticks and seals
+    await waitForSeals(daemon, { count: 2, records: 3 }); // the three records are sealed
     const batches = (await (await fetch(`${apiUrl}/v1/batches?from=0&limit=2`)).json()) as {
       batches: unknown[];
     };
@@ -103,7 +103,7 @@ describeUnless(skip)('proxy → attribution → ledger → receipt', () => {
     const inline = (chunks.at(-1) as unknown as { wattledger: Record<string, unknown> }).wattledger;
     expect(inline).toMatchObject({ status: 'final', requestId: id, receipt: `/v1/receipts/${id}` });
     expect(chunks.at(-1)?.choices).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 800)); // the record's batch is sealed
+    await waitForSeals(daemon, { records: 1 }); // the record's batch is sealed
     daemon.kill('SIGTERM');
     const result = await done;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterEach, expect, it } from 'vitest';
 import type { Report } from '../../src/report/report-types.js';
-import { cliSkipReason, runCli, startProxiedDaemon } from '../helpers/cli.js';
+import { cliSkipReason, runCli, startProxiedDaemon, waitForSeals } from '../helpers/cli.js';
 import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
 import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
@@ -38,7 +38,7 @@ describeUnless(skip)('daemon → ledger → report', () => {
       });
       for await (const _chunk of stream);
     }
-    await new Promise((resolve) => setTimeout(resolve, 800));
+    await waitForSeals(daemon, { records: 3 });
     daemon.kill('SIGTERM');
     const stopped = await done;
     expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);

@@ -1,6 +1,5 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
 import {
   cliSkipReason,
@@ -8,6 +7,7 @@ import {
   runCli,
   startProxiedDaemon,
   startSimulatedDaemon,
+  waitForSeals,
   waitForStderr,
 } from '../helpers/cli.js';
 import { FakeUpstream } from '../helpers/fake-upstream.js';
@@ -76,7 +76,7 @@ describeUnless(skip)('OTLP spans → attribution → ledger → receipt', () => 
     const scrapeUrl = /"code":"PROMETHEUS_LISTENING","url":"([^"]+)"/.exec(log)?.[1] as string;
     const url = (/"code":"SPANS_LISTENING","url":"([^"]+)\/v1\/traces"/.exec(log)?.[1] ?? '') as string;
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    await sleep(1500);
+    await waitForSeals(daemon, { count: 5 }); // the span below starts 1.2 s back: measured time
     const now = BigInt(Date.now()) * MS;
     const span = (id: string, traceId: string) =>
       makeSpans([
@@ -117,7 +117,7 @@ describeUnless(skip)('OTLP spans → attribution → ledger → receipt', () => 
     );
     expect(outcomes).toMatchObject({ request: 2, duplicate: 1, rejected: 0, ignored: 0, joined_open: 0 });
     expect(Object.values(outcomes).reduce((a, b) => a + b, 0)).toBe(3);
-    await sleep(800);
+    await waitForSeals(daemon, { count: 2 });
     daemon.kill('SIGTERM');
     const result = await done;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);
@@ -174,7 +174,7 @@ describeUnless(skip)('OTLP spans → attribution → ledger → receipt', () => 
       startLog: log,
     } = await startProxiedDaemon(dir, upstream.url, ['--config', config]);
     const url = (/"code":"SPANS_LISTENING","url":"([^"]+)\/v1\/traces"/.exec(log)?.[1] ?? '') as string;
-    await sleep(500);
+    await waitForSeals(daemon, { count: 2 });
     const t0 = BigInt(Date.now()) * MS;
     const response = await fetch(`${proxyUrl}/v1/chat/completions`, {
       method: 'POST',
@@ -204,7 +204,7 @@ describeUnless(skip)('OTLP spans → attribution → ledger → receipt', () => 
       },
     ]);
     expect((await postSpans(url, protobufBody(spans))).status).toBe(200);
-    await sleep(800);
+    await waitForSeals(daemon, { count: 2 });
     daemon.kill('SIGTERM');
     const result = await done;
     expect(result.code, result.stderr.slice(-2000)).toBe(0);

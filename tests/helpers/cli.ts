@@ -27,11 +27,18 @@ export function runCli(
 
 /** Starts the CLI and returns the child, for tests that signal it. */
 export function startCli(args: readonly string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], {
+  const child = spawn(process.execPath, [CLI, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const seen = { stderr: '' };
+  stderrSeen.set(child, seen);
+  child.stderr?.on('data', (chunk: Buffer) => (seen.stderr += chunk.toString()));
+  return child;
 }
+
+/** Everything each child started by {@link startCli} has written to stderr so far. */
+const stderrSeen = new WeakMap<ChildProcess, { stderr: string }>();
 
 /** Collects a child's output until it exits (killed with SIGKILL after `timeoutMs`). */
 export function collect(child: ChildProcess, timeoutMs: number): Promise<CliResult> {
@@ -68,6 +75,36 @@ export function waitForStderr(
       }
     });
   });
+}
+
+/**
+ * Resolves once `count` more batches have been sealed (`LEDGER_SEALED`, logged at debug level, as
+ * {@link startSimulatedDaemon} runs it) than when called, and the batches sealed since the child
+ * started hold at least `records` request records. Tests wait on this instead of sleeping: it is
+ * the event they need (time measured and signed), whatever the machine's speed.
+ */
+export async function waitForSeals(
+  child: ChildProcess,
+  want: { readonly count?: number; readonly records?: number },
+  timeoutMs = 15_000,
+): Promise<void> {
+  const seen = stderrSeen.get(child);
+  if (seen === undefined) throw new Error('waitForSeals needs a child started by startCli');
+  const seals = () =>
+    parseLogLines(completeLines(seen.stderr)).filter((line) => line.code === 'LEDGER_SEALED');
+  const target = seals().length + (want.count ?? 0);
+  const done = () => {
+    const sealed = seals();
+    const records = sealed.reduce((sum, line) => sum + Number(line.records ?? 0), 0);
+    return sealed.length >= target && records >= (want.records ?? 0);
+  };
+  if (done()) return;
+  await waitForStderr(child, done, timeoutMs);
+}
+
+/** The text up to its last newline: the lines a child has finished writing. */
+function completeLines(text: string): string {
+  return text.slice(0, text.lastIndexOf('\n') + 1);
 }
 
 /** Parses JSON-lines logs, skipping lines that are not JSON. */

@@ -208,6 +208,23 @@ export class FakeNvmlState {
     return text.split('\n').filter((line) => line.length > 0);
   }
 
+  /**
+   * Resolves once the library has served `count` more calls of `fn` (unversioned C name) on GPU
+   * `index` than it had when called; needs {@link enableTrace}. For tests that must know a reading
+   * was taken (polls the trace file every 10 ms; rejects after `timeoutMs`).
+   */
+  async waitForCalls(fn: string, index: number, count = 1, timeoutMs = 10_000): Promise<void> {
+    const matching = async () =>
+      (await this.calls()).filter((line) => line.startsWith(`${fn}`) && line.endsWith(` ${index}`)).length;
+    const target = (await matching()) + count;
+    const deadline = Date.now() + timeoutMs;
+    while ((await matching()) < target) {
+      if (Date.now() > deadline)
+        throw new Error(`${fn} on GPU ${index} was not called ${count} more time(s) in ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   async cleanup(): Promise<void> {
     await rm(this.dir, { recursive: true, force: true });
   }
