@@ -1,14 +1,12 @@
 /**
- * GPU inventory from `nvidia-smi -q -x` through the `node-nvidia-smi` package (XML → xml2js with
- * `explicitArray: false`). Accepts every power-element generation seen in real captures
+ * GPU inventory from `nvidia-smi -q -x` (our own child process, parsed by xml2js with
+ * `explicitArray: false, trim: true`, the options node-nvidia-smi used; see docs/MEASUREMENT.md for
+ * why that package was replaced). Accepts every power-element generation seen in real captures
  * (research/hardware.md §2.3): `<power_readings><power_draw>` (≤ 525), `<gpu_power_readings>
  * <power_draw>` + `<current_power_limit>` (535–555), `<average_power_draw>`/`<instant_power_draw>`
  * (≥ 570, also under a v12 DTD). Keyed on element presence, never on the DTD version.
  */
-import { access, constants, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { describeError, ProbeError } from '../errors.js';
 import {
   bigintFromDecimal,
@@ -17,6 +15,7 @@ import {
   milliWattsFromDecimalWatts,
 } from '../units.js';
 import { categorizeUnavailable, type SmiCell } from './nvidia-smi-csv.js';
+import { runSmiOnce } from './nvidia-smi-run.js';
 
 /** Power readings of one GPU as the XML reports them; which ones exist depends on the driver. */
 export interface SmiXmlPower {
@@ -151,109 +150,76 @@ export function parseSmiXmlLog(data: unknown): SmiInventory {
 /** Options of {@link queryInventory}. */
 export interface SmiInventoryOptions {
   readonly nvidiaSmiPath: string;
-  /** Extra environment for the child (merged over `process.env` for the duration of the spawn). */
+  /** Extra environment for the child, merged over `process.env`. */
   readonly env?: Readonly<Record<string, string>>;
-  /** Default 15 000 ms. */
+  /** Default 15 000 ms; then the child and its process group are killed. */
   readonly timeoutMs?: number;
+  /** Largest document accepted (default 64 MiB; 16 Blackwell GPUs print about 2 MiB). */
+  readonly maxOutputBytes?: number;
 }
 
 const HINT = 'set probes.nvidiaSmiPath to the nvidia-smi binary, or make NVML loadable';
 
-type NodeNvidiaSmi = (callback: (error: unknown, data?: unknown) => void) => void;
-// The package is CommonJS without type declarations; load it through require with our own type.
-const nodeNvidiaSmi = createRequire(import.meta.url)('node-nvidia-smi') as NodeNvidiaSmi;
+type ParseString = (
+  xml: string,
+  options: { explicitArray: boolean; trim: boolean },
+  callback: (error: Error | null, result: unknown) => void,
+) => void;
+// xml2js is CommonJS without type declarations; load it through require with our own type.
+const { parseString } = createRequire(import.meta.url)('xml2js') as { parseString: ParseString };
 
 /**
- * Runs `nvidia-smi -q -x` via node-nvidia-smi and parses it. Throws `ProbeError`
- * `PROBE_UNAVAILABLE` (binary missing, non-zero exit, any stderr output), `PROBE_TIMEOUT`, or
- * `PROBE_PARSE_FAILED`. On timeout the child is not killed (the package does not expose it).
+ * Runs `nvidia-smi -q -x` and parses it. Stderr output with exit status 0 and a complete document
+ * (an infoROM warning) is kept as a note, not a failure. Throws `ProbeError` `PROBE_UNAVAILABLE`
+ * (binary missing, non-zero exit), `PROBE_TIMEOUT` (the child and its process group are killed),
+ * or `PROBE_PARSE_FAILED` (not XML, no `<nvidia_smi_log>`, a GPU without UUID, too large).
  */
 export async function queryInventory(options: SmiInventoryOptions): Promise<SmiInventory> {
-  const shim = await shimDirectory(options.nvidiaSmiPath);
-  try {
-    return parseSmiXmlLog(await runPackage(shim.dir, options));
-  } finally {
-    await shim.cleanup();
+  const { nvidiaSmiPath, env, timeoutMs = 15_000, maxOutputBytes = 64 * 1024 * 1024 } = options;
+  const result = await runSmiOnce({
+    nvidiaSmiPath,
+    args: ['-q', '-x'],
+    timeoutMs,
+    maxOutputBytes,
+    ...(env ? { env } : {}),
+  });
+  const command = `${nvidiaSmiPath} -q -x`;
+  if (result.kind === 'spawn-failed') {
+    const message = `nvidia-smi not found or not executable at ${nvidiaSmiPath}: ${result.message}`;
+    throw new ProbeError('PROBE_UNAVAILABLE', message, { hint: HINT });
   }
+  if (result.kind === 'timeout') {
+    const message = `${command} did not answer within ${timeoutMs} ms; killed it (process group ${result.pid})`;
+    throw new ProbeError('PROBE_TIMEOUT', message, { hint: HINT });
+  }
+  if (result.kind === 'too-large') {
+    const message = `${command} printed more than ${maxOutputBytes} bytes; refused to parse it`;
+    throw new ProbeError('PROBE_PARSE_FAILED', message, { hint: HINT });
+  }
+  const stderr = result.stderr.trim();
+  if (result.code !== 0) {
+    const detail = stderr === '' ? firstLine(result.stdout) : stderr.slice(0, 300);
+    const status = result.code === null ? `signal ${result.signal}` : `exit status ${result.code}`;
+    throw new ProbeError('PROBE_UNAVAILABLE', `${command} failed with ${status}: ${detail}`, { hint: HINT });
+  }
+  const inventory = parseSmiXmlLog(await parseXml(result.stdout, command));
+  if (stderr === '') return inventory;
+  const note = `${command} wrote to stderr (exit status 0, document complete): ${stderr.slice(0, 300)}`;
+  return { ...inventory, notes: [...inventory.notes, note] };
 }
 
-function runPackage(pathDir: string, options: SmiInventoryOptions): Promise<unknown> {
-  const { nvidiaSmiPath, env, timeoutMs = 15_000 } = options;
+function parseXml(xml: string, command: string): Promise<unknown> {
   return new Promise((resolvePromise, reject) => {
-    const timer = setTimeout(() => {
-      const message = `${nvidiaSmiPath} -q -x did not answer within ${timeoutMs} ms`;
-      reject(new ProbeError('PROBE_TIMEOUT', message, { hint: HINT }));
-    }, timeoutMs).unref();
-    const done = (error: unknown, data?: unknown): void => {
-      clearTimeout(timer);
-      if (error === null || error === undefined) resolvePromise(data);
-      else reject(unavailable(nvidiaSmiPath, error));
-    };
-    const path = `${pathDir}${delimiter}${process.env.PATH ?? ''}`;
-    // LC_ALL=C as for the stream: decimal points in the watts we parse.
-    withProcessEnv({ ...env, LC_ALL: 'C', PATH: path }, () => nodeNvidiaSmi(done));
+    parseString(xml, { explicitArray: false, trim: true }, (error, data) => {
+      if (!error) resolvePromise(data);
+      else {
+        const message = `${command} printed no valid XML: ${describeError(error).slice(0, 200)}`;
+        reject(new ProbeError('PROBE_PARSE_FAILED', message, { cause: error, hint: HINT }));
+      }
+    });
   });
 }
 
-function unavailable(nvidiaSmiPath: string, error: unknown): ProbeError {
-  // node-nvidia-smi passes the stderr *string* as the error when the exit status was 0.
-  const detail =
-    typeof error === 'string' ? `wrote to stderr: ${error.trim().slice(0, 300)}` : describeError(error);
-  return new ProbeError('PROBE_UNAVAILABLE', `${nvidiaSmiPath} -q -x failed: ${detail}`, {
-    cause: error,
-    hint: HINT,
-  });
-}
-
-/**
- * node-nvidia-smi runs `exec('nvidia-smi -q -x')`, which looks the binary up on `PATH` and takes
- * the environment from `process.env`. `exec` copies the environment synchronously while spawning,
- * so we set the variables, call the package, and restore them before returning: no other code can
- * run in between (one thread), and the asynchronous rest of the call sees the original values.
- */
-function withProcessEnv(vars: Readonly<Record<string, string>>, call: () => void): void {
-  const saved = new Map(Object.keys(vars).map((key) => [key, process.env[key]]));
-  Object.assign(process.env, vars);
-  try {
-    call();
-  } finally {
-    for (const [key, value] of saved) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
-  }
-}
-
-/**
- * A directory to put first on `PATH` so that `nvidia-smi` resolves to the configured binary:
- * its own directory when it is named `nvidia-smi`, else a private temporary directory holding a
- * symlink `nvidia-smi` → the binary. Throws `PROBE_UNAVAILABLE` when the binary is not executable.
- */
-async function shimDirectory(nvidiaSmiPath: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const noCleanup = async (): Promise<void> => {};
-  const target = nvidiaSmiPath.includes('/') ? resolve(nvidiaSmiPath) : await findOnPath(nvidiaSmiPath);
-  try {
-    if (target === undefined) throw new Error('not found on PATH');
-    await access(target, constants.X_OK);
-  } catch (error) {
-    const message = `nvidia-smi not found or not executable at ${nvidiaSmiPath}: ${describeError(error)}`;
-    throw new ProbeError('PROBE_UNAVAILABLE', message, { cause: error, hint: HINT });
-  }
-  if (basename(target) === 'nvidia-smi') return { dir: dirname(target), cleanup: noCleanup };
-  const dir = await mkdtemp(join(tmpdir(), 'wattledger-smi-'));
-  await symlink(target, join(dir, 'nvidia-smi'));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
-async function findOnPath(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? '').split(delimiter).filter((d) => d !== '')) {
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory; keep looking
-    }
-  }
-  return undefined;
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0]?.slice(0, 300) ?? '';
 }

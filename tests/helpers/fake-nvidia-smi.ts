@@ -10,8 +10,10 @@ import { makeTmpDir } from './tmp-dir.js';
  */
 export type SmiRecording = 'h200' | 'h100' | 'h100-mig' | 'l40s';
 
-/** The six real `nvidia-smi -q -x` fixtures in `tests/fixtures/nvidia-smi-xml` (SOURCES.md). */
+/** The real `nvidia-smi -q -x` fixtures in `tests/fixtures/nvidia-smi-xml` (SOURCES.md). */
 export const SMI_XML_FIXTURES = {
+  gt1030PowerNa: 'gt-1030_470.74_dtd-v11_power-na.xml',
+  blackwell: 'rtx-pro-6000-maxq-blackwell_590.44.01_dtd-v13.xml',
   a100Mig: 'a100-sxm4-80gb_mig-enabled_535.54.03_dtd-v12.xml',
   teslaT4: 'tesla-t4_515.105.01_dtd-v11.xml',
   a10g: 'a10g_515.105.01_dtd-v11.xml',
@@ -44,6 +46,10 @@ export interface FakeSmiScenario {
   readonly ignoreSigterm?: boolean;
   readonly stderrNoise?: { readonly query?: string; readonly xml?: string };
   readonly failXml?: { readonly code: number; readonly stderr: string };
+  /** The XML's first GPU repeated N times (distinct UUIDs and bus ids): a large node. */
+  readonly xmlGpuCount?: number;
+  /** `-q -x` hangs after half the document; `childPidFile` gets the pid of a forked grandchild. */
+  readonly hangXml?: { readonly childPidFile?: string };
   readonly cellOverrides?: readonly { field: string; value: string; gpu?: number; fromRow?: number }[];
 }
 

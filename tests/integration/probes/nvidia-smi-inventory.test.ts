@@ -1,4 +1,5 @@
-import { symlink } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProbeError } from '../../../src/errors.js';
@@ -8,11 +9,13 @@ import {
   type FakeSmiScenario,
   fakeNvidiaSmi,
   SMI_XML_FIXTURES,
+  smiXmlPath,
 } from '../../helpers/fake-nvidia-smi.js';
+import { FIXTURES } from '../../helpers/fixtures.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
 
 // Every `-q -x` document here is a real capture from tests/fixtures/nvidia-smi-xml, replayed by
-// the fake nvidia-smi through the real node-nvidia-smi package. Provenance of each file: SOURCES.md,
+// the fake nvidia-smi and parsed by xml2js as the probe does. Provenance of each file: SOURCES.md,
 // section "nvidia-smi-xml/" (influxdata/telegraf testdata, MIT).
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -192,12 +195,39 @@ describe('queryInventory failures and environment', () => {
     expect((error as ProbeError).message).toContain('failed');
   });
 
-  it('fails with PROBE_UNAVAILABLE when nvidia-smi writes to stderr, because node-nvidia-smi rejects any', async () => {
-    const error = await inventoryOf({
-      stderrNoise: { xml: 'WARNING: infoROM is corrupted at gpu 0000:83:00.0' },
+  it('keeps a stderr warning with exit 0 and a complete document as a note, not a failure', async () => {
+    const warning = 'WARNING: infoROM is corrupted at gpu 0000:83:00.0';
+    const inventory = await inventoryOf({ xml: SMI_XML_FIXTURES.teslaT4, stderrNoise: { xml: warning } });
+    expect(inventory.gpus.map((g) => g.name)).toEqual(['Tesla T4']);
+    expect(inventory.notes.join('\n')).toContain(warning);
+  });
+
+  it('kills a hung -q -x child and its process group on timeout', async () => {
+    const tmp = await makeTmpDir();
+    cleanups.push(tmp.cleanup);
+    const childPidFile = join(tmp.dir, 'grandchild.pid');
+    const fake = await fakeNvidiaSmi({ hangXml: { childPidFile } });
+    cleanups.push(fake.cleanup);
+    const error = await queryInventory({
+      nvidiaSmiPath: fake.nvidiaSmiPath,
+      env: fake.env,
+      timeoutMs: 1_500,
     }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ code: 'PROBE_UNAVAILABLE' });
-    expect((error as ProbeError).message).toContain('infoROM is corrupted');
+    expect(error).toMatchObject({ code: 'PROBE_TIMEOUT' });
+    expect((error as ProbeError).message).toContain('did not answer within 1500 ms; killed it');
+    // The grandchild the fake forked (a wrapper script's real nvidia-smi) went with the group.
+    const pid = Number(await readFile(childPidFile, 'utf8'));
+    await waitUntil(() => !isAlive(pid));
+    expect(isAlive(pid)).toBe(false);
+  });
+
+  it('fails with PROBE_PARSE_FAILED, not a crash, when the document is not XML', async () => {
+    const tmp = await makeTmpDir();
+    cleanups.push(tmp.cleanup);
+    const xml = join(tmp.dir, 'truncated.xml');
+    const t4 = readFileSync(smiXmlPath(SMI_XML_FIXTURES.teslaT4), 'utf8');
+    await writeFile(xml, t4.slice(0, 5_000));
+    await expect(inventoryOf({ xml })).rejects.toMatchObject({ code: 'PROBE_PARSE_FAILED' });
   });
 
   it('leaves PATH and the scenario variable of process.env as they were', async () => {
@@ -215,3 +245,65 @@ describe('queryInventory failures and environment', () => {
     expect(inventory.gpus[0]?.name).toBe('NVIDIA A10G');
   });
 });
+
+/** Running (a zombie nobody reaped yet counts as dead: in a container PID 1 may never reap it). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+/** Polls (the kernel delivers SIGKILL asynchronously); gives up after 3 s. */
+async function waitUntil(predicate: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3_000;
+  while (!predicate() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe('queryInventory on every recorded document and on big nodes', () => {
+  const files = readdirSyncXml();
+  it.each(files)('lists every <gpu> of %s with its UUID', async (file) => {
+    const text = readFileSync(smiXmlPath(file), 'utf8');
+    const uuids = [...text.matchAll(/<uuid>([^<]+)<\/uuid>/g)].map((m) => m[1]);
+    const inventory = await inventoryOf({ xml: file });
+    expect(inventory.gpus.map((g) => g.uuid)).toEqual(uuids);
+    expect(uuids.length).toBeGreaterThan(0);
+  });
+
+  it('lists the GT 1030 whose every power reading is N/A, with the reason and no watts', async () => {
+    const inventory = await inventoryOf({ xml: SMI_XML_FIXTURES.gt1030PowerNa });
+    expect(inventory.gpus).toHaveLength(1);
+    expect(inventory.gpus[0]).toMatchObject({ name: 'NVIDIA GeForce GT 1030', architecture: undefined });
+    expect(inventory.gpus[0]?.power?.drawMilliWatts).toEqual({
+      kind: 'unavailable',
+      reason: 'N/A',
+      category: 'not-applicable',
+    });
+  });
+
+  it('reads 16 Blackwell GPUs from a document over 1 MiB', async () => {
+    const fake = await fakeNvidiaSmi({ xml: SMI_XML_FIXTURES.blackwell, xmlGpuCount: 16 });
+    cleanups.push(fake.cleanup);
+    const inventory = await queryInventory({ nvidiaSmiPath: fake.nvidiaSmiPath, env: fake.env });
+    expect(inventory.gpus).toHaveLength(16);
+    expect(new Set(inventory.gpus.map((g) => g.uuid)).size).toBe(16);
+    expect(inventory.gpus.every((g) => g.architecture === 'Blackwell')).toBe(true);
+    expect(inventory.gpus[15]).toMatchObject({ index: 15, pciBusId: '00000000:1F:00.0' });
+    expect(inventory.notes).toEqual([]);
+  });
+
+  it('refuses a document larger than maxOutputBytes with PROBE_PARSE_FAILED', async () => {
+    const fake = await fakeNvidiaSmi({ xml: SMI_XML_FIXTURES.blackwell, xmlGpuCount: 16 });
+    cleanups.push(fake.cleanup);
+    const options = { nvidiaSmiPath: fake.nvidiaSmiPath, env: fake.env, maxOutputBytes: 1024 * 1024 };
+    await expect(queryInventory(options)).rejects.toMatchObject({ code: 'PROBE_PARSE_FAILED' });
+  });
+});
+
+function readdirSyncXml(): string[] {
+  return readdirSync(`${FIXTURES}nvidia-smi-xml`)
+    .filter((f) => f.endsWith('.xml'))
+    .sort();
+}
