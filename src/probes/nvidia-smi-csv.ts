@@ -14,6 +14,7 @@ import {
 
 /** The query fields this parser understands, in the order the probe asks for them. */
 export const SMI_FIELDS = [
+  'timestamp',
   'index',
   'uuid',
   'name',
@@ -32,10 +33,21 @@ export const SMI_FIELDS = [
 export type SmiField = (typeof SMI_FIELDS)[number];
 
 /**
- * The same list without `power.draw.instant`, for drivers that reject it (510 and older print
+ * Fields every query must have: without them a row cannot be matched to a GPU or carry power.
+ * Every other field may be dropped when a driver rejects it.
+ */
+export const SMI_REQUIRED_FIELDS: readonly SmiField[] = ['index', 'uuid', 'power.draw'];
+
+/**
+ * The list without `power.draw.instant`, for drivers that reject it (510 and older print
  * `Field "power.draw.instant" is not a valid field to query.` and exit non-zero).
  */
 export const SMI_FIELDS_LEGACY: readonly SmiField[] = SMI_FIELDS.filter((f) => f !== 'power.draw.instant');
+
+/** The field a driver rejected, from nvidia-smi's `Field "…" is not a valid field to query.` */
+export function rejectedField(text: string): string | undefined {
+  return /Field "([^"]+)" is not a valid field to query/i.exec(text)?.[1];
+}
 
 /** Why a cell holds no value, from the text inside the brackets. */
 export type SmiUnavailableCategory = 'not-applicable' | 'not-supported' | 'gpu-lost' | 'error';
@@ -51,22 +63,30 @@ export interface SmiUnavailable {
 /** A parsed cell: a value, or the reason there is none. */
 export type SmiCell<T> = { readonly kind: 'value'; readonly value: T } | SmiUnavailable;
 
-/** One GPU row. Power in integer mW, memory in bytes, utilisation in whole percent. */
+/**
+ * One GPU row. Power in integer mW, memory in bytes, utilisation in whole percent. A field the
+ * query did not ask for (a driver rejected it) is absent; only index, uuid and power.draw are always there.
+ */
 export interface SmiRow {
+  /**
+   * `timestamp`: when nvidia-smi took the row, host local wall time without a zone, as ms since
+   * 1970 read as if it were UTC (`2026/07/03 22:10:46.109`). Only differences are meaningful.
+   */
+  readonly timestampMillis?: SmiCell<number>;
   readonly index: SmiCell<number>;
   readonly uuid: SmiCell<string>;
-  readonly name: SmiCell<string>;
-  readonly serial: SmiCell<string>;
-  readonly pciBusId: SmiCell<string>;
+  readonly name?: SmiCell<string>;
+  readonly serial?: SmiCell<string>;
+  readonly pciBusId?: SmiCell<string>;
   /** Absent when the field list did not ask for `power.draw.instant` (old drivers). */
   readonly powerInstantMilliWatts?: SmiCell<MilliWatts>;
-  /** `power.draw`: a 1 s average on Ampere and newer, instantaneous on older GPUs. */
+  /** `power.draw`: a 1 s average on Ampere and newer except GA100, instantaneous on older GPUs. */
   readonly powerDrawMilliWatts: SmiCell<MilliWatts>;
-  readonly enforcedPowerLimitMilliWatts: SmiCell<MilliWatts>;
-  readonly utilizationGpuPercent: SmiCell<number>;
-  readonly memoryUsedBytes: SmiCell<bigint>;
-  readonly memoryTotalBytes: SmiCell<bigint>;
-  readonly migMode: SmiCell<'enabled' | 'disabled'>;
+  readonly enforcedPowerLimitMilliWatts?: SmiCell<MilliWatts>;
+  readonly utilizationGpuPercent?: SmiCell<number>;
+  readonly memoryUsedBytes?: SmiCell<bigint>;
+  readonly memoryTotalBytes?: SmiCell<bigint>;
+  readonly migMode?: SmiCell<'enabled' | 'disabled'>;
 }
 
 /** What one line turned into: a row, nothing (blank or header), or a counted parse error. */
@@ -127,6 +147,13 @@ const decodeMebibytes: Decoder<bigint> = (text, field) => {
   const mebibytes = bigintFromDecimal(text);
   return mebibytes === null ? fail(field, text, 'MiB') : bytesFromMebibytes(mebibytes);
 };
+const TIMESTAMP = /^(\d{4})\/(\d{2})\/(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3})$/;
+const decodeTimestamp: Decoder<number> = (text, field) => {
+  const m = TIMESTAMP.exec(text);
+  if (!m) return fail(field, text, 'YYYY/MM/DD HH:MM:SS.mmm');
+  const [year, month, day, hour, minute, second, millis] = m.slice(1).map(Number) as number[];
+  return Date.UTC(year ?? 0, (month ?? 1) - 1, day, hour, minute, second, millis);
+};
 const decodeMig: Decoder<'enabled' | 'disabled'> = (text, field) => {
   if (text === 'Enabled') return 'enabled';
   if (text === 'Disabled') return 'disabled';
@@ -138,30 +165,31 @@ function isHeader(cells: readonly string[], fields: readonly SmiField[]): boolea
   return cells.length === fields.length && cells.every((c, i) => c.replace(/ \[[^\]]*\]$/, '') === fields[i]);
 }
 
-function buildRow(get: (field: SmiField) => string, hasInstant: boolean): SmiRow {
-  const row: SmiRow = {
+function buildRow(get: (field: SmiField) => string, has: (field: SmiField) => boolean): SmiRow {
+  const optional = <T>(field: SmiField, decode: Decoder<T>): SmiCell<T> | undefined =>
+    has(field) ? cell(get(field), field, decode) : undefined;
+  const row = {
+    timestampMillis: optional('timestamp', decodeTimestamp),
     index: cell(get('index'), 'index', decodeUint),
     uuid: cell(get('uuid'), 'uuid', decodeUuid),
-    name: cell(get('name'), 'name', decodeText),
-    serial: cell(get('serial'), 'serial', decodeText),
-    pciBusId: cell(get('pci.bus_id'), 'pci.bus_id', decodeBusId),
+    name: optional('name', decodeText),
+    serial: optional('serial', decodeText),
+    pciBusId: optional('pci.bus_id', decodeBusId),
+    powerInstantMilliWatts: optional('power.draw.instant', decodeWatts),
     powerDrawMilliWatts: cell(get('power.draw'), 'power.draw', decodeWatts),
-    enforcedPowerLimitMilliWatts: cell(get('enforced.power.limit'), 'enforced.power.limit', decodeWatts),
-    utilizationGpuPercent: cell(get('utilization.gpu'), 'utilization.gpu', decodePercent),
-    memoryUsedBytes: cell(get('memory.used'), 'memory.used', decodeMebibytes),
-    memoryTotalBytes: cell(get('memory.total'), 'memory.total', decodeMebibytes),
-    migMode: cell(get('mig.mode.current'), 'mig.mode.current', decodeMig),
+    enforcedPowerLimitMilliWatts: optional('enforced.power.limit', decodeWatts),
+    utilizationGpuPercent: optional('utilization.gpu', decodePercent),
+    memoryUsedBytes: optional('memory.used', decodeMebibytes),
+    memoryTotalBytes: optional('memory.total', decodeMebibytes),
+    migMode: optional('mig.mode.current', decodeMig),
   };
-  if (!hasInstant) return row;
-  return {
-    ...row,
-    powerInstantMilliWatts: cell(get('power.draw.instant'), 'power.draw.instant', decodeWatts),
-  };
+  // exactOptionalPropertyTypes: fields not queried are absent, not undefined.
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined)) as unknown as SmiRow;
 }
 
 /**
  * Parses one output line for the given field list (which must contain every field of
- * {@link SMI_FIELDS_LEGACY}; `power.draw.instant` is optional). Never throws: a wrong field count or
+ * {@link SMI_REQUIRED_FIELDS}; the others are optional). Never throws: a wrong field count or
  * an undecodable cell is an `error` result the caller counts; blank and header lines are `skip`.
  */
 export function parseSmiCsvLine(line: string, fields: readonly SmiField[]): SmiLineResult {
@@ -179,7 +207,7 @@ export function parseSmiCsvLine(line: string, fields: readonly SmiField[]): SmiL
     return value;
   };
   try {
-    return { kind: 'row', row: buildRow(get, byField.has('power.draw.instant')) };
+    return { kind: 'row', row: buildRow(get, (field) => byField.has(field)) };
   } catch (error) {
     if (!(error instanceof CellError)) throw error;
     return { kind: 'error', message: error.message, line: text };

@@ -12,8 +12,9 @@ import type { MonoNanos } from '../units.js';
 import {
   LineSplitter,
   parseSmiCsvLine,
+  rejectedField,
   SMI_FIELDS,
-  SMI_FIELDS_LEGACY,
+  SMI_REQUIRED_FIELDS,
   type SmiField,
   type SmiRow,
 } from './nvidia-smi-csv.js';
@@ -54,9 +55,22 @@ export type SmiStreamEvent =
       readonly code: number | null;
       readonly signal: string | null;
       readonly stderr: string;
+      /** Lines on stdout that were not rows (some builds print their errors there), last first 300 chars. */
+      readonly stdout: string;
+      /** `true` when this child printed at least one row. */
+      readonly hadRows: boolean;
     }
   | { readonly type: 'spawn-failed'; readonly message: string }
-  | { readonly type: 'field-fallback'; readonly dropped: readonly SmiField[]; readonly stderr: string }
+  /**
+   * The driver rejected a field: `field` is dropped and the query retried at once. `dropped` is
+   * every field dropped so far; `message` is nvidia-smi's own text.
+   */
+  | {
+      readonly type: 'field-fallback';
+      readonly field: SmiField;
+      readonly dropped: readonly SmiField[];
+      readonly message: string;
+    }
   | { readonly type: 'restart-scheduled'; readonly delayMs: number };
 
 /** A snapshot of the stream's health, for `probe` diagnostics. */
@@ -64,6 +78,8 @@ export interface SmiStreamStatus {
   readonly running: boolean;
   readonly pid: number | undefined;
   readonly fields: readonly SmiField[];
+  /** Fields the driver rejected, in the order it rejected them. */
+  readonly droppedFields: readonly SmiField[];
   readonly starts: number;
   readonly hangs: number;
   readonly rows: number;
@@ -84,6 +100,7 @@ const STREAM_DEFAULTS = {
 export class NvidiaSmiStream {
   private readonly opts: Required<Omit<SmiStreamOptions, 'env'>> & Pick<SmiStreamOptions, 'env'>;
   private fields: readonly SmiField[] = SMI_FIELDS;
+  private dropped: SmiField[] = [];
   private child: ChildProcess | undefined;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -125,6 +142,7 @@ export class NvidiaSmiStream {
       running: this.child !== undefined,
       pid: this.child?.pid,
       fields: this.fields,
+      droppedFields: [...this.dropped],
       ...this.counters,
       lastStderr: this.lastStderr,
       nextBackoffMs: this.backoffMs,
@@ -147,7 +165,7 @@ export class NvidiaSmiStream {
     });
     this.child = child;
     this.counters.starts += 1;
-    const run: RunState = { firstRowAt: undefined, unknownField: false };
+    const run: RunState = { firstRowAt: undefined, unparsed: new TextTail(600) };
     const stderr = new TextTail(this.opts.stderrLimitBytes);
     const fieldsForRun = this.fields;
     const lines = new LineSplitter((line) => this.onLine(line, fieldsForRun, run));
@@ -164,7 +182,7 @@ export class NvidiaSmiStream {
     });
     child.once('close', (code, signal) => {
       lines.flush();
-      this.onClose(child, code, signal, stderr.text(), run);
+      this.onClose(child, { code, signal, stderr: stderr.text() }, run);
     });
     this.armHangTimer(this.opts.startupTimeoutMs);
   }
@@ -173,8 +191,8 @@ export class NvidiaSmiStream {
     const result = parseSmiCsvLine(line, fields);
     if (result.kind === 'skip') return;
     if (result.kind === 'error') {
-      // Some builds print the unknown-field message on stdout rather than stderr.
-      if (UNKNOWN_FIELD.test(line)) run.unknownField = true;
+      // Some builds print their errors (the unknown-field message) on stdout rather than stderr.
+      run.unparsed.push(`${line.trim()}\n`);
       this.counters.parseErrors += 1;
       this.onEvent({ type: 'parse-error', message: result.message, line: result.line.slice(0, 200) });
       return;
@@ -202,22 +220,26 @@ export class NvidiaSmiStream {
 
   private onClose(
     child: ChildProcess,
-    code: number | null,
-    signal: string | null,
-    stderr: string,
+    exit: { code: number | null; signal: string | null; stderr: string },
     run: RunState,
   ): void {
     if (this.child !== child) return;
     this.child = undefined;
     clearTimeout(this.hangTimer);
+    const { code, signal, stderr } = exit;
+    const stdout = run.unparsed.text();
     if (stderr !== '') this.lastStderr = stderr;
-    this.onEvent({ type: 'exited', code, signal, stderr });
+    const hadRows = run.firstRowAt !== undefined;
+    this.onEvent({ type: 'exited', code, signal, stderr, stdout, hadRows });
     if (this.stopping) return;
-    const unknownField = run.unknownField || UNKNOWN_FIELD.test(stderr);
-    if (run.firstRowAt === undefined && unknownField && this.fields.length === SMI_FIELDS.length) {
-      // Old driver (≤ 510): drop power.draw.instant and retry at once; this is not a failure.
-      this.fields = SMI_FIELDS_LEGACY;
-      this.onEvent({ type: 'field-fallback', dropped: ['power.draw.instant'], stderr });
+    const rejected = hadRows ? undefined : this.droppable(`${stderr}\n${stdout}`);
+    if (rejected !== undefined) {
+      // An older driver does not know this field (R418–R510 reject power.draw.instant, before
+      // R450 mig.mode.current too): drop it and retry at once; this is not a failure.
+      this.fields = this.fields.filter((f) => f !== rejected);
+      this.dropped.push(rejected);
+      const message = (stderr !== '' ? stderr : stdout).split('\n')[0] ?? '';
+      this.onEvent({ type: 'field-fallback', field: rejected, dropped: [...this.dropped], message });
       this.spawnChild();
       return;
     }
@@ -225,6 +247,13 @@ export class NvidiaSmiStream {
       this.backoffMs = this.opts.backoffInitialMs;
     }
     this.scheduleRestart();
+  }
+
+  /** The rejected field named in nvidia-smi's output, when it is one this stream may do without. */
+  private droppable(output: string): SmiField | undefined {
+    const field = rejectedField(output);
+    const known = this.fields.find((f) => f === field);
+    return known !== undefined && !SMI_REQUIRED_FIELDS.includes(known) ? known : undefined;
   }
 
   private scheduleRestart(): void {
@@ -255,11 +284,9 @@ export function defaultHangTimeoutMs(intervalMs: number): number {
 /** Per-child bookkeeping (real time, for the backoff reset only). */
 interface RunState {
   firstRowAt: number | undefined;
-  unknownField: boolean;
+  /** The tail of stdout lines that were not rows. */
+  readonly unparsed: TextTail;
 }
-
-/** nvidia-smi's message for a field the driver does not know (exit status non-zero). */
-const UNKNOWN_FIELD = /is not a valid field to query/i;
 
 /** Keeps the last `limit` characters of a text stream (stderr), for error messages. */
 class TextTail {

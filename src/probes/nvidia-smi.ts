@@ -1,12 +1,19 @@
 /**
- * The nvidia-smi fallback probe, used when NVML cannot be loaded: inventory from `-q -x`
- * (node-nvidia-smi), power from one long-lived `--query-gpu … -lms N` child. nvidia-smi has no
- * energy counter, so every device reports power samples and the meter integrates them.
+ * The nvidia-smi fallback probe, used when NVML cannot be loaded: inventory from `-q -x`, power
+ * from one long-lived `--query-gpu … -lms N` child. nvidia-smi has no energy counter, so every
+ * device reports power samples and the meter integrates them.
+ *
+ * Sampling follows the sensor (docs/MEASUREMENT.md, "nvidia-smi"): each row is placed by its own
+ * `timestamp` field; a read waits (up to `readWaitMs`) until every GPU that is streaming delivered
+ * a row after the read began, so jitter, a slow query and short bursts give no empty reads; a
+ * device is in a gap only when its newest sample is older than `gapPeriods` sample periods.
  */
 import { ProbeError, type ProbeErrorCode } from '../errors.js';
-import { nanosFromMillis } from '../units.js';
+import { type MonoNanos, nanosFromMillis } from '../units.js';
 import { cellValue, type SmiCell, type SmiRow, type SmiUnavailable } from './nvidia-smi-csv.js';
 import { queryInventory, type SmiInventory, type SmiInventoryGpu } from './nvidia-smi-inventory.js';
+import { RepeatLimiter } from './nvidia-smi-log.js';
+import { smiPowerSemantics } from './nvidia-smi-semantics.js';
 import type { SmiStreamStatus } from './nvidia-smi-stream.js';
 import {
   defaultHangTimeoutMs,
@@ -14,6 +21,7 @@ import {
   type SmiStreamEvent,
   type SmiStreamOptions,
 } from './nvidia-smi-stream.js';
+import { SmiTimeline } from './nvidia-smi-timeline.js';
 import type { DeviceInfo, DeviceReadResult, PowerSample, Probe, ProbeInventory } from './types.js';
 
 /** Options of {@link NvidiaSmiProbe}; durations in ms. Stream options pass through unchanged. */
@@ -24,11 +32,27 @@ export interface NvidiaSmiProbeOptions extends SmiStreamOptions {
   readonly inventoryTimeoutMs?: number;
   /** Samples kept per device between reads; older ones are dropped (default 10 000). */
   readonly maxBufferedSamples?: number;
-  /** Called for every stream event (restarts, hangs, parse errors), e.g. to log them. */
+  /**
+   * Longest a read waits for a row that arrived after it began (default 1000; keep it below the
+   * meter's `readTimeoutMs`). Output that comes in bursts further apart than this gives gaps.
+   */
+  readonly readWaitMs?: number;
+  /**
+   * A device whose newest sample is older than this many sample periods is in a gap (default 10).
+   * The period is the larger of `intervalMs` and the spacing of the row timestamps.
+   */
+  readonly gapPeriods?: number;
+  /** Window of the log rate limit: one line per kind, repeats folded into a summary (default 60 000). */
+  readonly logWindowMs?: number;
+  /** Called for every stream event (restarts, hangs, parse errors), e.g. for tests. */
   readonly onEvent?: (event: SmiStreamEvent) => void;
+  /** Rate-limited, aggregated log lines for an operator (`type` is a stable word, `detail` a sentence). */
+  readonly log?: (type: string, detail: string) => void;
 }
 
 const HINT = 'check probes.nvidiaSmiPath and that the NVIDIA driver is loaded';
+const DEFAULT_GAP_PERIODS = 10;
+const DEFAULT_READ_WAIT_MS = 1_000;
 
 /** Per-GPU buffer between reads. */
 interface DeviceState {
@@ -37,7 +61,12 @@ interface DeviceState {
   useInstant?: boolean;
   firstRow?: SmiRow;
   latest?: SmiRow;
-  lastRowMonoNanos?: bigint;
+  /** Rows seen (any content), to tell a read that a fresh one came. */
+  rows: number;
+  lastArrivalMonoNanos?: MonoNanos;
+  /** Sensor time of the newest row and the smoothed spacing of row timestamps. */
+  lastSampleMonoNanos?: MonoNanos;
+  periodNanos?: bigint;
   samples: PowerSample[];
   failure?: SmiUnavailable | undefined;
 }
@@ -53,15 +82,23 @@ interface Outage {
 export class NvidiaSmiProbe implements Probe {
   readonly kind = 'nvidia-smi' as const;
   private readonly hangTimeoutMs: number;
+  private readonly limiter: RepeatLimiter;
+  private timeline: SmiTimeline;
   private stream: NvidiaSmiStream | undefined;
   private devices: DeviceState[] = [];
   private outage: Outage | undefined;
+  private opened = false;
   private lastExit = '';
   private unmatchedRows = 0;
   private waiter: { check: () => void; fail: (error: ProbeError) => void } | undefined;
+  private readWaiter: (() => void) | undefined;
 
   constructor(private readonly options: NvidiaSmiProbeOptions) {
     this.hangTimeoutMs = options.hangTimeoutMs ?? defaultHangTimeoutMs(options.intervalMs);
+    this.timeline = new SmiTimeline(this.hangTimeoutMs);
+    this.limiter = new RepeatLimiter(options.logWindowMs ?? 60_000, options.clock, (type, detail) =>
+      options.log?.(type, detail),
+    );
   }
 
   /**
@@ -78,7 +115,7 @@ export class NvidiaSmiProbe implements Probe {
       throw new ProbeError('PROBE_NO_DEVICES', `${nvidiaSmiPath} -q -x lists no gpus`, { hint: HINT });
     }
     signal?.throwIfAborted();
-    this.devices = inventory.gpus.map((gpu) => ({ gpu, samples: [] }));
+    this.devices = inventory.gpus.map((gpu) => ({ gpu, samples: [], rows: 0 }));
     const options = { ...this.options, hangTimeoutMs: this.hangTimeoutMs };
     this.stream = new NvidiaSmiStream(options, (event) => this.onEvent(event));
     this.stream.start();
@@ -90,11 +127,23 @@ export class NvidiaSmiProbe implements Probe {
     }
     // Start-up trouble (e.g. the field fallback) is not a gap in a measurement not yet begun.
     this.outage = undefined;
+    this.opened = true;
+    const dropped = this.stream.status().droppedFields;
+    if (dropped.length > 0) {
+      this.options.log?.(
+        'fields-dropped',
+        `driver ${inventory.driverVersion ?? '(version unknown)'} rejected ${dropped.join(', ')}; sampling without them`,
+      );
+    }
     return this.describe(inventory);
   }
 
-  /** One result per GPU: the power samples that arrived since the previous read, oldest first. */
-  async read(_signal: AbortSignal): Promise<readonly DeviceReadResult[]> {
+  /**
+   * One result per GPU: the power samples that arrived since the previous read, oldest first,
+   * placed at the time nvidia-smi took them. Waits up to `readWaitMs` for a fresh row first.
+   */
+  async read(signal: AbortSignal): Promise<readonly DeviceReadResult[]> {
+    await this.waitForFreshRows(signal);
     const now = this.options.clock.monoNanos();
     const outage = this.outage;
     if (!outage?.active) this.outage = undefined;
@@ -105,13 +154,17 @@ export class NvidiaSmiProbe implements Probe {
   async close(): Promise<void> {
     const stream = this.stream;
     this.stream = undefined;
+    this.readWaiter?.();
     await stream?.stop();
+    this.limiter.flush();
   }
 
   /** Health of the nvidia-smi child: restarts, hangs, parse errors, last stderr. */
-  streamStatus(): (SmiStreamStatus & { readonly unmatchedRows: number }) | undefined {
+  streamStatus():
+    | (SmiStreamStatus & { readonly unmatchedRows: number; readonly clockResyncs: number })
+    | undefined {
     const status = this.stream?.status();
-    return status && { ...status, unmatchedRows: this.unmatchedRows };
+    return status && { ...status, unmatchedRows: this.unmatchedRows, clockResyncs: this.timeline.resyncs };
   }
 
   private waitForFirstRows(signal: AbortSignal | undefined): Promise<void> {
@@ -139,25 +192,68 @@ export class NvidiaSmiProbe implements Probe {
     });
   }
 
+  /**
+   * Resolves when every device that is streaming (a row within its gap threshold, no outage) has
+   * a row that arrived after this call, or after `readWaitMs`, or on abort. Never rejects.
+   */
+  private waitForFreshRows(signal: AbortSignal): Promise<void> {
+    const now = this.options.clock.monoNanos();
+    const live = this.outage?.active
+      ? []
+      : this.devices.filter(
+          (d) => d.lastArrivalMonoNanos !== undefined && now - d.lastArrivalMonoNanos <= this.gapNanos(d),
+        );
+    const seen = new Map(live.map((d) => [d, d.rows]));
+    const fresh = (): boolean => live.every((d) => d.rows > (seen.get(d) ?? 0));
+    if (live.length === 0 || signal.aborted || this.stream === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', finish);
+        this.readWaiter = undefined;
+        resolve();
+      };
+      const timer = setTimeout(finish, this.options.readWaitMs ?? DEFAULT_READ_WAIT_MS);
+      signal.addEventListener('abort', finish, { once: true });
+      this.readWaiter = () => (fresh() || this.stream === undefined ? finish() : undefined);
+    });
+  }
+
   private onEvent(event: SmiStreamEvent): void {
     this.options.onEvent?.(event);
     if (event.type === 'row') this.onRow(event.row, event.monoNanos);
     else if (event.type === 'exited') {
-      const stderr = event.stderr === '' ? '' : `: ${event.stderr.slice(0, 300)}`;
-      this.lastExit = `exit code ${event.code ?? 'none'}, signal ${event.signal ?? 'none'}${stderr}`;
+      const output = event.stderr !== '' ? event.stderr : event.stdout;
+      const text = output === '' ? '' : `: ${output.slice(0, 300)}`;
+      this.lastExit = `exit code ${event.code ?? 'none'}, signal ${event.signal ?? 'none'}${text}`;
     } else if (event.type === 'hung') {
       const message = `nvidia-smi sent no rows for ${event.silentMs} ms; restarted it`;
       this.outage = { code: 'PROBE_TIMEOUT', message, active: true };
+      this.limiter.note('hung', message);
     } else if (event.type === 'restart-scheduled') {
+      if (!this.opened) {
+        // During open() a child that dies before its first row means this binary cannot sample here.
+        const message = `nvidia-smi --query-gpu stopped before its first row (${this.lastExit}); gave up`;
+        this.waiter?.fail(new ProbeError('PROBE_UNAVAILABLE', message, { hint: HINT }));
+        return;
+      }
       const message = `nvidia-smi stopped (${this.lastExit}); restarting in ${event.delayMs} ms`;
-      // During open() a restart means this binary cannot sample here: fail fast.
-      this.waiter?.fail(new ProbeError('PROBE_UNAVAILABLE', message, { hint: HINT }));
       // A hang already explains this exit; keep its code.
       if (!this.outage?.active) this.outage = { code: 'PROBE_READ_FAILED', message, active: true };
+      this.limiter.note('restart', message);
+    } else if (event.type === 'parse-error') {
+      this.limiter.note(
+        'parse-error',
+        `unparsable nvidia-smi line (${event.message}): ${event.line.slice(0, 120)}`,
+      );
+    } else if (event.type === 'spawn-failed') {
+      this.limiter.note('spawn-failed', event.message);
+    } else if (event.type === 'field-fallback' && this.opened) {
+      this.limiter.note('field-fallback', `driver rejected ${event.field}: ${event.message}`);
     }
   }
 
-  private onRow(row: SmiRow, monoNanos: bigint): void {
+  private onRow(row: SmiRow, arrivalMonoNanos: MonoNanos): void {
     const uuid = cellValue(row.uuid);
     const index = cellValue(row.index);
     // Match on UUID; a lost GPU may print `[GPU is lost]` there, so fall back to the index.
@@ -166,18 +262,49 @@ export class NvidiaSmiProbe implements Probe {
     );
     if (!state) {
       this.unmatchedRows += 1;
+      this.limiter.note(
+        'unmatched-row',
+        `nvidia-smi row for a gpu not in -q -x: ${uuid ?? `index ${index}`}`,
+      );
       return;
     }
     if (this.outage) this.outage.active = false;
     state.useInstant ??= row.powerInstantMilliWatts?.kind === 'value';
     state.firstRow ??= row;
     state.latest = row;
-    state.lastRowMonoNanos = monoNanos;
-    this.addSample(state, row, monoNanos);
+    state.rows += 1;
+    state.lastArrivalMonoNanos = arrivalMonoNanos;
+    const sampled = this.place(state, cellValue(row.timestampMillis), arrivalMonoNanos);
+    this.addSample(state, row, sampled, arrivalMonoNanos);
     this.waiter?.check();
+    this.readWaiter?.();
   }
 
-  private addSample(state: DeviceState, row: SmiRow, monoNanos: bigint): void {
+  /** The row's sensor time, strictly after the device's previous one; updates the period estimate. */
+  private place(state: DeviceState, timestampMillis: number | undefined, arrival: MonoNanos): MonoNanos {
+    const placed = this.timeline.place(timestampMillis, arrival);
+    const previous = state.lastSampleMonoNanos;
+    // Two rows in one millisecond (or a re-anchored clock): keep the order, 1 ns apart.
+    const sampled = previous !== undefined && placed <= previous ? previous + 1n : placed;
+    if (previous !== undefined) {
+      const spacing = sampled - previous;
+      // Integer EWMA (1/8) of the spacing; the first spacing seeds it.
+      state.periodNanos =
+        state.periodNanos === undefined ? spacing : state.periodNanos + (spacing - state.periodNanos) / 8n;
+    }
+    state.lastSampleMonoNanos = sampled;
+    return sampled;
+  }
+
+  /** More than `gapPeriods` sample periods without a sample is a gap. */
+  private gapNanos(state: DeviceState): bigint {
+    const interval = nanosFromMillis(this.options.intervalMs);
+    const period =
+      state.periodNanos !== undefined && state.periodNanos > interval ? state.periodNanos : interval;
+    return period * BigInt(this.options.gapPeriods ?? DEFAULT_GAP_PERIODS);
+  }
+
+  private addSample(state: DeviceState, row: SmiRow, sampled: MonoNanos, received: MonoNanos): void {
     const missing: SmiUnavailable = { kind: 'unavailable', reason: 'not queried', category: 'not-supported' };
     const power: SmiCell<number> =
       (state.useInstant ? row.powerInstantMilliWatts : row.powerDrawMilliWatts) ?? missing;
@@ -185,13 +312,17 @@ export class NvidiaSmiProbe implements Probe {
       if (state.failure?.category !== 'gpu-lost') state.failure = power;
       return;
     }
-    state.samples.push({ monoNanos, powerMilliWatts: power.value });
+    const sample: PowerSample =
+      received === sampled
+        ? { monoNanos: sampled, powerMilliWatts: power.value }
+        : { monoNanos: sampled, powerMilliWatts: power.value, receivedMonoNanos: received };
+    state.samples.push(sample);
     const max = this.options.maxBufferedSamples ?? 10_000;
     if (state.samples.length > max) state.samples.splice(0, state.samples.length - max);
   }
 
   private takeReading(state: DeviceState, now: bigint, outage: Outage | undefined): DeviceReadResult {
-    const { samples, failure, gpu, latest, lastRowMonoNanos } = state;
+    const { samples, failure, gpu, latest, lastSampleMonoNanos } = state;
     const deviceId = gpu.uuid;
     state.samples = [];
     state.failure = undefined;
@@ -208,8 +339,17 @@ export class NvidiaSmiProbe implements Probe {
         `nvidia-smi reports ${field} of ${deviceId} as [${failure.reason}]`,
       );
     }
-    if (lastRowMonoNanos === undefined || now - lastRowMonoNanos > nanosFromMillis(this.hangTimeoutMs)) {
-      return fail('PROBE_TIMEOUT', `no nvidia-smi row for ${deviceId} within ${this.hangTimeoutMs} ms`);
+    const gapNanos = this.gapNanos(state);
+    if (lastSampleMonoNanos === undefined || now - lastSampleMonoNanos > gapNanos) {
+      const periods = this.options.gapPeriods ?? DEFAULT_GAP_PERIODS;
+      const message = `no nvidia-smi sample of ${deviceId} for more than ${periods} sample periods (${gapNanos / 1_000_000n} ms)`;
+      return fail('PROBE_TIMEOUT', message);
+    }
+    if (samples.length === 0) {
+      const waitMs = this.options.readWaitMs ?? DEFAULT_READ_WAIT_MS;
+      const ageMs = (now - lastSampleMonoNanos) / 1_000_000n;
+      const message = `no new nvidia-smi row for ${deviceId} within the ${waitMs} ms read wait (newest sample ${ageMs} ms old)`;
+      return fail('PROBE_TIMEOUT', message);
     }
     const reading = {
       monoNanos: now,
@@ -224,11 +364,13 @@ export class NvidiaSmiProbe implements Probe {
   }
 
   private describe(inventory: SmiInventory): ProbeInventory {
-    const fields = this.stream?.status().fields ?? [];
+    const status = this.stream?.status();
+    const fields = status?.fields ?? [];
+    const dropped = status?.droppedFields ?? [];
     const notes = [...inventory.notes];
-    if (!fields.includes('power.draw.instant')) {
+    if (dropped.length > 0) {
       notes.push(
-        'driver rejected power.draw.instant; sampling power.draw (a 1 s average on Ampere and newer)',
+        `driver rejected ${dropped.join(', ')}; sampling without ${dropped.length === 1 ? 'it' : 'them'}`,
       );
     }
     if (this.devices.some((d) => d.gpu.migMode === 'enabled')) {
@@ -240,6 +382,7 @@ export class NvidiaSmiProbe implements Probe {
       details: {
         nvidiaSmiPath: this.options.nvidiaSmiPath,
         fields: fields.join(','),
+        ...(dropped.length > 0 ? { droppedFields: dropped.join(',') } : {}),
         ...present({ driverVersion, cudaVersion }),
       },
       notes,
@@ -269,10 +412,13 @@ function deviceInfo(
 ): DeviceInfo {
   // The live enforced limit from the stream is fresher than the one in the XML inventory.
   const limit = cellValue(first?.enforcedPowerLimitMilliWatts) ?? cellValue(gpu.power?.limitMilliWatts);
+  const semantics = smiPowerSemantics(gpu, useInstant);
   const details = {
-    powerField: useInstant ? 'power.draw.instant' : 'power.draw',
+    powerField: semantics.field,
+    powerSemanticsRule: semantics.rule,
+    architecture: semantics.architecture,
+    architectureSource: semantics.architectureSource,
     ...present({
-      architecture: gpu.architecture,
       memoryTotalBytes: gpu.memoryTotalBytes?.toString(),
       xmlPowerLayout: gpu.power?.layout,
       migDevices: gpu.migMode === 'enabled' ? String(gpu.migDeviceCount) : undefined,
@@ -288,8 +434,7 @@ function deviceInfo(
     ...present({ serial: gpu.serial, pciBusId: gpu.pciBusId, powerLimitMilliWatts: limit }),
     ...present({ migMode: gpu.migMode, driverVersion }),
     hasEnergyCounter: false,
-    // power.draw is a 1 s average on Ampere and newer; only the instant field is instantaneous.
-    powerSemantics: useInstant ? 'instant' : 'average-1s',
+    powerSemantics: semantics.semantics,
     details,
     simulated: false,
   };

@@ -47,12 +47,16 @@ const FACTORIES: Readonly<Record<ProbeKind, Factory>> = {
     const { NvmlProbe } = await import('./nvml.js');
     return new NvmlProbe({ libraryPath: config.probes.nvmlLibraryPath, clock });
   },
-  'nvidia-smi': async (config, clock) => {
+  'nvidia-smi': async (config, clock, onEvent) => {
     const { NvidiaSmiProbe } = await import('./nvidia-smi.js');
     return new NvidiaSmiProbe({
       nvidiaSmiPath: config.probes.nvidiaSmiPath,
       intervalMs: config.meter.gpuIntervalMs,
+      // Half the meter's read timeout: a read that waits for a fresh row never times out.
+      readWaitMs: Math.floor(config.meter.readTimeoutMs / 2),
       clock,
+      // Restarts, hangs, parse errors and dropped fields, rate-limited by the probe.
+      log: (type, detail) => onEvent({ probe: 'nvidia-smi', type, detail }),
     });
   },
   rapl: async (config, clock) => {

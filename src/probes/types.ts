@@ -52,10 +52,15 @@ export interface DeviceInfo {
   readonly simulated: boolean;
 }
 
-/** One power observation. `monoNanos` is when it was taken on the injected clock. */
+/** One power observation. `monoNanos` is when the sensor took it, on the injected clock. */
 export interface PowerSample {
   readonly monoNanos: MonoNanos;
   readonly powerMilliWatts: MilliWatts;
+  /**
+   * When the probe received it, where that differs from `monoNanos` (nvidia-smi places rows by
+   * their own `timestamp` field; rows may arrive late or in bursts). Optional, diagnostic only.
+   */
+  readonly receivedMonoNanos?: MonoNanos;
 }
 
 /** What one read of one device returned. Every field is optional because hardware varies. */

@@ -46,6 +46,13 @@ export interface FakeSmiScenario {
   readonly ignoreSigterm?: boolean;
   readonly stderrNoise?: { readonly query?: string; readonly xml?: string };
   readonly failXml?: { readonly code: number; readonly stderr: string };
+  /** Time each tick spends before printing (the real tool's query time); its `timestamp` is the tick's start. */
+  readonly queryMs?: number;
+  /** A random extra 0..jitterMs per tick. */
+  readonly jitterMs?: number;
+  readonly slowTicks?: { readonly from: number; readonly count: number; readonly extraMs: number };
+  /** That GPU's rows stop from row `fromRow` on (counted over all GPUs). */
+  readonly dropGpu?: { readonly gpu: number; readonly fromRow: number };
   /** The XML's first GPU repeated N times (distinct UUIDs and bus ids): a large node. */
   readonly xmlGpuCount?: number;
   /** `-q -x` hangs after half the document; `childPidFile` gets the pid of a forked grandchild. */
