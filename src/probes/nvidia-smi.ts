@@ -10,7 +10,13 @@
  */
 import { ProbeError, type ProbeErrorCode } from '../errors.js';
 import { type MonoNanos, nanosFromMillis } from '../units.js';
-import { cellValue, type SmiCell, type SmiRow, type SmiUnavailable } from './nvidia-smi-csv.js';
+import {
+  cellValue,
+  rejectedField,
+  type SmiCell,
+  type SmiRow,
+  type SmiUnavailable,
+} from './nvidia-smi-csv.js';
 import { queryInventory, type SmiInventory, type SmiInventoryGpu } from './nvidia-smi-inventory.js';
 import { RepeatLimiter } from './nvidia-smi-log.js';
 import { smiPowerSemantics } from './nvidia-smi-semantics.js';
@@ -241,7 +247,8 @@ export class NvidiaSmiProbe implements Probe {
       // A hang already explains this exit; keep its code.
       if (!this.outage?.active) this.outage = { code: 'PROBE_READ_FAILED', message, active: true };
       this.limiter.note('restart', message);
-    } else if (event.type === 'parse-error') {
+    } else if (event.type === 'parse-error' && rejectedField(event.line) === undefined) {
+      // (A rejected field printed on stdout is the field fallback's business, not garbage.)
       this.limiter.note(
         'parse-error',
         `unparsable nvidia-smi line (${event.message}): ${event.line.slice(0, 120)}`,

@@ -42,6 +42,8 @@ const FAST = {
 interface Harness {
   readonly probe: NvidiaSmiProbe;
   readonly events: SmiStreamEvent[];
+  /** What the probe logged, `type: detail`. */
+  readonly logs: string[];
 }
 
 async function harness(
@@ -50,6 +52,7 @@ async function harness(
 ): Promise<Harness> {
   const fake = await fakeNvidiaSmi(scenario);
   const events: SmiStreamEvent[] = [];
+  const logs: string[] = [];
   const probe = new NvidiaSmiProbe({
     nvidiaSmiPath: fake.nvidiaSmiPath,
     env: fake.env,
@@ -57,9 +60,10 @@ async function harness(
     ...FAST,
     ...options,
     onEvent: (event) => events.push(event),
+    log: (type, detail) => logs.push(`${type}: ${detail}`),
   });
   cleanups.push(fake.cleanup, () => probe.close());
-  return { probe, events };
+  return { probe, events, logs };
 }
 
 async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
@@ -123,9 +127,10 @@ describe('NvidiaSmiProbe.open', () => {
       expect(events.find((e) => e.type === 'field-fallback')).toMatchObject({
         dropped: ['power.draw.instant'],
       });
+      // The default scenario's GPU is an RTX 4000 SFF Ada: power.draw is the 1 s average there.
       expect(inventory.devices[0]).toMatchObject({
         powerSemantics: 'average-1s',
-        details: { powerField: 'power.draw' },
+        details: { powerField: 'power.draw', architecture: 'Ada Lovelace' },
       });
       expect(inventory.notes.join('\n')).toContain('driver rejected power.draw.instant');
       await waitFor('four rows', () => count(events, 'row') >= 4);
@@ -134,6 +139,85 @@ describe('NvidiaSmiProbe.open', () => {
       expect(new Set(samples)).toEqual(new Set([77_710, 627_400]));
     },
   );
+
+  it.each(['stderr', 'stdout'] as const)(
+    'starts on an R418-style driver that rejects power.draw.instant and mig.mode.current (message on %s), naming both in one log line',
+    async (stream) => {
+      const scenario = {
+        xml: SMI_XML_FIXTURES.teslaT4,
+        unknownFields: ['power.draw.instant', 'mig.mode.current'],
+        unknownFieldStream: stream,
+      };
+      const { probe, events, logs } = await harness(scenario);
+      const inventory = await probe.open();
+      expect(events.flatMap((e) => (e.type === 'field-fallback' ? [[e.field, e.message]] : []))).toEqual([
+        ['power.draw.instant', 'Field "power.draw.instant" is not a valid field to query.'],
+        ['mig.mode.current', 'Field "mig.mode.current" is not a valid field to query.'],
+      ]);
+      expect(logs).toEqual([
+        'fields-dropped: driver 515.105.01 rejected power.draw.instant, mig.mode.current; sampling without them',
+      ]);
+      expect(inventory.details.droppedFields).toBe('power.draw.instant,mig.mode.current');
+      expect(inventory.details.fields).not.toContain('mig.mode.current');
+      expect(inventory.notes).toContain(
+        'driver rejected power.draw.instant, mig.mode.current; sampling without them',
+      );
+      // Turing: power.draw is instantaneous (nvidia-smi --help-query-gpu).
+      expect(inventory.devices[0]).toMatchObject({
+        powerSemantics: 'instant',
+        details: { powerField: 'power.draw', architecture: 'Turing' },
+      });
+      await waitFor('rows', () => count(events, 'row') >= 3);
+      expect(ok((await read(probe))[0]).powerSamples?.length).toBeGreaterThan(0);
+    },
+  );
+
+  it.each(['stderr', 'stdout'] as const)(
+    "gives up at once when a required field is rejected, keeping nvidia-smi's own text (%s)",
+    async (stream) => {
+      const { probe } = await harness({ unknownFields: ['uuid'], unknownFieldStream: stream });
+      const error = (await probe.open().catch((e: unknown) => e)) as ProbeError;
+      expect(error).toMatchObject({ code: 'PROBE_UNAVAILABLE' });
+      expect(error.message).toContain('Field "uuid" is not a valid field to query.');
+      expect(error.message).toContain('exit code 2');
+      expect(error.message).toContain('gave up');
+      expect(error.message).not.toContain('restarting');
+    },
+  );
+
+  it('lists the GT 1030 whose power is N/A, and reads it as no reading with the reason, never 0 W', async () => {
+    const cellOverrides = [
+      { field: 'power.draw', value: '[N/A]' },
+      { field: 'enforced.power.limit', value: '[N/A]' },
+    ];
+    const scenario = {
+      xml: SMI_XML_FIXTURES.gt1030PowerNa,
+      recordings: ['h100'] as const,
+      unknownFields: ['power.draw.instant'], // driver 470
+      cellOverrides,
+    };
+    const { probe, events } = await harness(scenario);
+    const inventory = await probe.open();
+    expect(inventory.devices.map((d) => [d.name, d.powerSemantics, d.details.architecture])).toEqual([
+      ['NVIDIA GeForce GT 1030', 'instant', 'Pascal'],
+    ]);
+    // The XML says 30 W for the limit; the stream's [N/A] never became a number.
+    expect(inventory.devices[0]?.powerLimitMilliWatts).toBe(30_000);
+    await waitFor('rows', () => count(events, 'row') >= 3);
+    const [result] = await read(probe);
+    expect(result).toMatchObject({ ok: false, error: { code: 'PROBE_NOT_SUPPORTED' } });
+    if (result?.ok === false) expect(result.error.message).toContain('power.draw of GPU-');
+    if (result?.ok === false) expect(result.error.message).toContain('as [N/A]');
+  });
+
+  it('opens 16 Blackwell GPUs from one large -q -x document', async () => {
+    const { probe } = await harness({ xml: SMI_XML_FIXTURES.blackwell, xmlGpuCount: 16 });
+    const inventory = await probe.open();
+    expect(inventory.devices).toHaveLength(16);
+    expect(new Set(inventory.devices.map((d) => d.id)).size).toBe(16);
+    const results = await read(probe);
+    expect(results.every((r) => r.ok && (r.reading.powerSamples?.length ?? 0) > 0)).toBe(true);
+  });
 
   it('fails with PROBE_UNAVAILABLE and a hint when the binary is missing', async () => {
     const probe = new NvidiaSmiProbe({
@@ -244,6 +328,66 @@ describe('NvidiaSmiProbe.read', () => {
     expect(ok((await read(probe))[0]).powerSamples).toHaveLength(2);
     clock.advanceMillis(5_001);
     expect((await read(probe))[0]).toMatchObject({ ok: false, error: { code: 'PROBE_TIMEOUT' } });
+  });
+});
+
+describe('NvidiaSmiProbe sampling by the sensor', () => {
+  it('places samples at their own timestamp: a burst keeps the spacing nvidia-smi sampled at', async () => {
+    const { probe, events } = await harness({ burstRows: 5 }, { intervalMs: 50, readWaitMs: 2_000 });
+    await probe.open();
+    await read(probe);
+    const rows = count(events, 'row');
+    await waitFor('two bursts', () => count(events, 'row') >= rows + 10);
+    const samples = ok((await read(probe))[0]).powerSamples ?? [];
+    const ms = (nanos: bigint) => Number(nanos / 1_000_000n);
+    const received = samples.map((s) => s.receivedMonoNanos ?? s.monoNanos);
+    // Pairs of rows that arrived together (one write of the burst) …
+    const together = samples.slice(1).flatMap((s, i) => {
+      const before = samples[i];
+      const arrivedApartMs = ms((received[i + 1] ?? 0n) - (received[i] ?? 0n));
+      return before && arrivedApartMs < 5 ? [ms(s.monoNanos - before.monoNanos)] : [];
+    });
+    expect(together.length).toBeGreaterThanOrEqual(6);
+    // … were taken ~50 ms apart by nvidia-smi, and are placed so.
+    expect(together.every((spacingMs) => spacingMs >= 40)).toBe(true);
+    expect(samples.every((s) => s.monoNanos <= (s.receivedMonoNanos ?? s.monoNanos))).toBe(true);
+  });
+
+  it('waits for a fresh row instead of returning an empty read', async () => {
+    const { probe } = await harness({}, { intervalMs: 150, readWaitMs: 2_000 });
+    await probe.open();
+    for (let i = 0; i < 5; i++) {
+      const samples = ok((await read(probe))[0]).powerSamples ?? [];
+      expect(samples.length).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('reports a dropped GPU as a gap once its newest sample is older than 10 periods, without stalling the other', async () => {
+    const { probe } = await harness(
+      { xml: SMI_XML_FIXTURES.dualA5000, recordings: ['h200', 'l40s'], dropGpu: { gpu: 1, fromRow: 6 } },
+      { intervalMs: 20, readWaitMs: 1_000 },
+    );
+    await probe.open();
+    await new Promise((resolve) => setTimeout(resolve, 400)); // > 10 × 20 ms after the drop
+    const started = performance.now();
+    const [first, second] = await read(probe);
+    expect(performance.now() - started).toBeLessThan(500); // did not wait the full read wait for GPU 1
+    expect(first?.ok).toBe(true);
+    expect(second).toMatchObject({ ok: false, error: { code: 'PROBE_TIMEOUT' } });
+    if (second?.ok === false) expect(second.error.message).toContain('for more than 10 sample periods');
+  });
+
+  it('logs a steady stream of garbage as one line per window, not one per line', async () => {
+    const { probe, events, logs } = await harness({ garbageEvery: 1 });
+    await probe.open();
+    await waitFor('many parse errors', () => count(events, 'parse-error') >= 20);
+    await probe.close();
+    const parseLogs = logs.filter((l) => l.startsWith('parse-error:'));
+    // The first, then one summary on close.
+    expect(parseLogs).toHaveLength(2);
+    expect(parseLogs[1]).toMatch(
+      /^parse-error: \d+ more in the last \d+ s, latest: unparsable nvidia-smi line/,
+    );
   });
 });
 
