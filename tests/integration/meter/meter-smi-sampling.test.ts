@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../../src/clock.js';
+import { Meter } from '../../../src/meter/meter.js';
+import type { DeviceInterval, MeterTick } from '../../../src/meter/types.js';
+import { NvidiaSmiProbe } from '../../../src/probes/nvidia-smi.js';
+import { CLI, cliSkipReason, runCli } from '../../helpers/cli.js';
+import { type FakeSmiScenario, fakeNvidiaSmi, SMI_XML_FIXTURES } from '../../helpers/fake-nvidia-smi.js';
+import { itUnless } from '../../helpers/skip.js';
+
+// The meter over the real nvidia-smi probe and the fake nvidia-smi replaying recorded rows
+// (tests/fixtures/nvidia-smi/*.json, copied from the nvidia_gpu_exporter captures in
+// tests/fixtures/nvidia-smi-csv; SOURCES.md) the way the real `-lms 100` loop emits them: every
+// interval plus the query time, with jitter, in bursts, or with a slow stretch.
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** H200 `power.draw.instant` at idle as recorded: the fake repeats it (phaseTicks: never load). */
+const IDLE_MILLIWATTS = 78_210;
+
+async function meterRun(scenario: FakeSmiScenario, runMs: number): Promise<DeviceInterval[]> {
+  const fake = await fakeNvidiaSmi({ phaseTicks: 1_000_000, ...scenario });
+  const probe = new NvidiaSmiProbe({
+    nvidiaSmiPath: fake.nvidiaSmiPath,
+    env: fake.env,
+    intervalMs: 100,
+    clock: systemClock,
+    readWaitMs: 1_000,
+    startupTimeoutMs: 10_000,
+  });
+  cleanups.push(fake.cleanup, () => probe.close());
+  const inventory = await probe.open();
+  const meter = new Meter([{ probe, devices: inventory.devices, intervalMs: 100 }], {
+    clock: systemClock,
+    readTimeoutMs: 2_000,
+  });
+  const ticks: MeterTick[] = [];
+  meter.subscribe((tick) => ticks.push(tick));
+  meter.start();
+  await new Promise((resolve) => setTimeout(resolve, runMs));
+  await meter.stop();
+  return ticks.flatMap((t) => t.intervals);
+}
+
+function gapsPerDevice(intervals: readonly DeviceInterval[]): Map<string, number> {
+  const gaps = new Map<string, number>();
+  for (const i of intervals) {
+    gaps.set(i.deviceId, (gaps.get(i.deviceId) ?? 0) + (i.energyMicroJoules === null ? 1 : 0));
+  }
+  return gaps;
+}
+
+/** Mean power over the measured intervals, in mW (energy µJ × 10^6 / ns). */
+function meanMilliWatts(intervals: readonly DeviceInterval[]): number {
+  const measured = intervals.filter((i) => i.energyMicroJoules !== null);
+  const energy = measured.reduce((sum, i) => sum + (i.energyMicroJoules ?? 0n), 0n);
+  const nanos = measured.reduce((sum, i) => sum + (i.endMonoNanos - i.startMonoNanos), 0n);
+  return Number((energy * 1_000_000n) / nanos);
+}
+
+describe('meter over a healthy nvidia-smi stream', () => {
+  it.each([
+    ['every 100 ms plus a 20 ms query and up to 30 ms jitter', { queryMs: 20, jitterMs: 30 }],
+    ['in bursts of 5 rows (block-buffered stdout)', { burstRows: 5 }],
+    [
+      'with a stretch of three 400 ms slow ticks',
+      { queryMs: 10, slowTicks: { from: 5, count: 3, extraMs: 400 } },
+    ],
+  ])('has at most one gap per device when rows come %s', async (_what, scenario) => {
+    const intervals = await meterRun(
+      { xml: SMI_XML_FIXTURES.dualA5000, recordings: ['h200', 'h200'], ...scenario },
+      3_000,
+    );
+    const gaps = gapsPerDevice(intervals);
+    expect([...gaps.keys()]).toHaveLength(2);
+    for (const [device, count] of gaps) expect(count, `gaps on ${device}`).toBeLessThanOrEqual(1);
+    expect(intervals.filter((i) => i.energyMicroJoules !== null).length).toBeGreaterThanOrEqual(10);
+    // The energy is the recorded constant power over the time measured (within 3 %).
+    const mean = meanMilliWatts(intervals);
+    expect(Math.abs(mean - IDLE_MILLIWATTS) / IDLE_MILLIWATTS).toBeLessThan(0.03);
+  });
+});
+
+describe('wattledger probe on nvidia-smi', () => {
+  itUnless(cliSkipReason())(
+    'reads the power of a slow stream (a row every ~200 ms) without understating it',
+    async () => {
+      const fake = await fakeNvidiaSmi({ queryMs: 50, phaseTicks: 1_000_000 });
+      cleanups.push(fake.cleanup);
+      const args = [
+        'probe',
+        '--gpu-probe',
+        'nvidia-smi',
+        '--nvidia-smi',
+        fake.nvidiaSmiPath,
+        '--rapl',
+        'off',
+      ];
+      const result = await runCli([...args, '--gpu-interval-ms', '150', '--sample-ms', '500', '--json'], {
+        env: fake.env,
+        timeoutMs: 30_000,
+      });
+      expect(result.code, `${CLI}: ${result.stderr}`).toBe(0);
+      const report = JSON.parse(result.stdout) as {
+        readings: { energyMicroJoules: string | null; startMonoNanos: string; endMonoNanos: string }[];
+      };
+      const [reading] = report.readings;
+      expect(reading?.energyMicroJoules).not.toBeNull();
+      const nanos = BigInt(reading?.endMonoNanos ?? 0) - BigInt(reading?.startMonoNanos ?? 0);
+      const mean = Number((BigInt(reading?.energyMicroJoules ?? 0) * 1_000_000n) / nanos);
+      expect(Math.abs(mean - IDLE_MILLIWATTS) / IDLE_MILLIWATTS).toBeLessThan(0.05);
+    },
+  );
+});
