@@ -158,10 +158,13 @@ export class NvidiaSmiStream {
     ];
     // LC_ALL=C: decimal points, not locale commas, in the watts we parse.
     const env = { ...process.env, ...this.opts.env, LC_ALL: 'C' };
+    // detached: the child leads its own process group, so stopping it also stops whatever a
+    // wrapper script (a container shim around the real binary) started.
     const child = spawn(this.opts.nvidiaSmiPath, args, {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
       shell: false,
+      detached: true,
     });
     this.child = child;
     this.counters.starts += 1;
@@ -269,10 +272,20 @@ export class NvidiaSmiStream {
     if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
       child.once('close', () => resolve());
-      child.kill('SIGTERM');
+      signalGroup(child, 'SIGTERM');
       clearTimeout(this.killTimer);
-      this.killTimer = setTimeout(() => child.kill('SIGKILL'), this.opts.killGraceMs).unref();
+      this.killTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), this.opts.killGraceMs).unref();
     });
+  }
+}
+
+/** Signals the child's process group (it leads one: spawned detached), else the child alone. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    child.kill(signal);
   }
 }
 

@@ -3,7 +3,15 @@ import { systemClock } from '../../../src/clock.js';
 import { Meter } from '../../../src/meter/meter.js';
 import type { DeviceInterval, MeterTick } from '../../../src/meter/types.js';
 import { NvidiaSmiProbe } from '../../../src/probes/nvidia-smi.js';
-import { CLI, cliSkipReason, runCli } from '../../helpers/cli.js';
+import {
+  CLI,
+  cliSkipReason,
+  collect,
+  parseLogLines,
+  runCli,
+  startCli,
+  waitForStderr,
+} from '../../helpers/cli.js';
 import { type FakeSmiScenario, fakeNvidiaSmi, SMI_XML_FIXTURES } from '../../helpers/fake-nvidia-smi.js';
 import { itUnless } from '../../helpers/skip.js';
 
@@ -111,6 +119,41 @@ describe('wattledger probe on nvidia-smi', () => {
       const nanos = BigInt(reading?.endMonoNanos ?? 0) - BigInt(reading?.startMonoNanos ?? 0);
       const mean = Number((BigInt(reading?.energyMicroJoules ?? 0) * 1_000_000n) / nanos);
       expect(Math.abs(mean - IDLE_MILLIWATTS) / IDLE_MILLIWATTS).toBeLessThan(0.05);
+    },
+  );
+});
+
+describe('wattledger run on nvidia-smi', () => {
+  itUnless(cliSkipReason())(
+    'logs the dropped fields once, garbage rate-limited, and no gap lines for a jittered stream',
+    async () => {
+      const fake = await fakeNvidiaSmi({
+        xml: SMI_XML_FIXTURES.teslaT4,
+        unknownFields: ['power.draw.instant', 'mig.mode.current'],
+        queryMs: 20,
+        jitterMs: 30,
+        garbageEvery: 3,
+      });
+      cleanups.push(fake.cleanup);
+      const args = ['run', '--gpu-probe', 'nvidia-smi', '--nvidia-smi', fake.nvidiaSmiPath, '--rapl', 'off'];
+      const child = startCli([...args, '--no-ledger', '--no-api'], fake.env);
+      const done = collect(child, 30_000);
+      await waitForStderr(child, (text) => text.includes('DAEMON_RUNNING'), 20_000);
+      await new Promise((resolve) => setTimeout(resolve, 2_000)); // ~20 ticks, ~7 garbage lines
+      child.kill('SIGTERM');
+      const result = await done;
+      expect(result.code, result.stderr).toBe(0);
+      const events = parseLogLines(result.stderr).filter((l) => l.code === 'PROBE_EVENT');
+      const byType = (type: string) => events.filter((l) => l.event === type);
+      expect(byType('fields-dropped').map((l) => l.msg)).toEqual([
+        'nvidia-smi: fields-dropped driver 515.105.01 rejected power.draw.instant, mig.mode.current; sampling without them',
+      ]);
+      // The first garbage line, then one summary when the probe closes.
+      expect(byType('parse-error')).toHaveLength(2);
+      const gapLines = parseLogLines(result.stderr).filter((l) =>
+        String(l.msg).startsWith('measurement gap'),
+      );
+      expect(gapLines.length).toBeLessThanOrEqual(1);
     },
   );
 });
