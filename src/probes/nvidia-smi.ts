@@ -200,7 +200,10 @@ export class NvidiaSmiProbe implements Probe {
 
   /**
    * Resolves when every device that is streaming (a row within its gap threshold, no outage) has
-   * a row that arrived after this call, or after `readWaitMs`, or on abort. Never rejects.
+   * a row that arrived after this call, or after `readWaitMs`, or on abort. nvidia-smi prints all
+   * GPUs of a tick together, so once one device got its fresh row the others get a short grace
+   * (half a sample period) and no more: a GPU missing from the stream does not hold reads up.
+   * Never rejects.
    */
   private waitForFreshRows(signal: AbortSignal): Promise<void> {
     const now = this.options.clock.monoNanos();
@@ -210,18 +213,24 @@ export class NvidiaSmiProbe implements Probe {
           (d) => d.lastArrivalMonoNanos !== undefined && now - d.lastArrivalMonoNanos <= this.gapNanos(d),
         );
     const seen = new Map(live.map((d) => [d, d.rows]));
-    const fresh = (): boolean => live.every((d) => d.rows > (seen.get(d) ?? 0));
+    const isFresh = (d: DeviceState): boolean => d.rows > (seen.get(d) ?? 0);
     if (live.length === 0 || signal.aborted || this.stream === undefined) return Promise.resolve();
+    const graceMs = Math.max(10, Math.floor(this.options.intervalMs / 2));
     return new Promise<void>((resolve) => {
+      let grace: NodeJS.Timeout | undefined;
       const finish = (): void => {
         clearTimeout(timer);
+        clearTimeout(grace);
         signal.removeEventListener('abort', finish);
         this.readWaiter = undefined;
         resolve();
       };
       const timer = setTimeout(finish, this.options.readWaitMs ?? DEFAULT_READ_WAIT_MS);
       signal.addEventListener('abort', finish, { once: true });
-      this.readWaiter = () => (fresh() || this.stream === undefined ? finish() : undefined);
+      this.readWaiter = () => {
+        if (this.stream === undefined || live.every(isFresh)) finish();
+        else if (grace === undefined && live.some(isFresh)) grace = setTimeout(finish, graceMs);
+      };
     });
   }
 
@@ -353,9 +362,8 @@ export class NvidiaSmiProbe implements Probe {
       return fail('PROBE_TIMEOUT', message);
     }
     if (samples.length === 0) {
-      const waitMs = this.options.readWaitMs ?? DEFAULT_READ_WAIT_MS;
       const ageMs = (now - lastSampleMonoNanos) / 1_000_000n;
-      const message = `no new nvidia-smi row for ${deviceId} within the ${waitMs} ms read wait (newest sample ${ageMs} ms old)`;
+      const message = `no new nvidia-smi row for ${deviceId} in this read (newest sample ${ageMs} ms old)`;
       return fail('PROBE_TIMEOUT', message);
     }
     const reading = {
