@@ -388,6 +388,15 @@ export class NvidiaSmiProbe implements Probe {
         `driver rejected ${dropped.join(', ')}; sampling without ${dropped.length === 1 ? 'it' : 'them'}`,
       );
     }
+    for (const d of this.devices) {
+      const field = d.useInstant ? 'power.draw.instant' : 'power.draw';
+      const power = d.useInstant ? d.firstRow?.powerInstantMilliWatts : d.firstRow?.powerDrawMilliWatts;
+      if (power?.kind === 'unavailable') {
+        notes.push(
+          `${d.gpu.uuid} reports ${field} as [${power.reason}]: no power reading, its energy is unmeasured`,
+        );
+      }
+    }
     if (this.devices.some((d) => d.gpu.migMode === 'enabled')) {
       notes.push('mig is enabled: power is for the whole gpu and utilization.gpu is n/a');
     }

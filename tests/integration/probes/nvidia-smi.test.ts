@@ -203,6 +203,9 @@ describe('NvidiaSmiProbe.open', () => {
     ]);
     // The XML says 30 W for the limit; the stream's [N/A] never became a number.
     expect(inventory.devices[0]?.powerLimitMilliWatts).toBe(30_000);
+    expect(inventory.notes).toContain(
+      'GPU-857c6374-f681-cf3a-f99f-9063a87b8ac0 reports power.draw as [N/A]: no power reading, its energy is unmeasured',
+    );
     await waitFor('rows', () => count(events, 'row') >= 3);
     const [result] = await read(probe);
     expect(result).toMatchObject({ ok: false, error: { code: 'PROBE_NOT_SUPPORTED' } });
