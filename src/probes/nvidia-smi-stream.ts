@@ -6,6 +6,8 @@
  * healthy-run reset use real (unref'd) timers: they are control logic, not measurements.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '../clock.js';
 import type { MonoNanos } from '../units.js';
@@ -42,6 +44,12 @@ export interface SmiStreamOptions {
   readonly killGraceMs?: number;
   /** Bytes of stderr kept for error messages (default 4096, the tail). */
   readonly stderrLimitBytes?: number;
+  /**
+   * Run nvidia-smi under `stdbuf -oL` so that its stdout, a pipe here, is line-buffered rather
+   * than written in 4 KiB bursts: the path of `stdbuf`, or `false` not to. Default: `stdbuf` from
+   * `PATH` when there is one. A `stdbuf` that fails before the first row is dropped for good.
+   */
+  readonly stdbufPath?: string | false;
 }
 
 /** Everything the stream does that a probe or an operator may care about. */
@@ -61,6 +69,8 @@ export type SmiStreamEvent =
       readonly hadRows: boolean;
     }
   | { readonly type: 'spawn-failed'; readonly message: string }
+  /** `stdbuf` failed before any row; the query runs without it from now on. */
+  | { readonly type: 'stdbuf-dropped'; readonly message: string }
   /**
    * The driver rejected a field: `field` is dropped and the query retried at once. `dropped` is
    * every field dropped so far; `message` is nvidia-smi's own text.
@@ -78,6 +88,8 @@ export interface SmiStreamStatus {
   readonly running: boolean;
   readonly pid: number | undefined;
   readonly fields: readonly SmiField[];
+  /** The `stdbuf` that line-buffers the child's stdout, or undefined when it runs without one. */
+  readonly stdbufPath: string | undefined;
   /** Fields the driver rejected, in the order it rejected them. */
   readonly droppedFields: readonly SmiField[];
   readonly starts: number;
@@ -98,7 +110,9 @@ const STREAM_DEFAULTS = {
 
 /** Manages the child; `onEvent` is called synchronously for every {@link SmiStreamEvent}. */
 export class NvidiaSmiStream {
-  private readonly opts: Required<Omit<SmiStreamOptions, 'env'>> & Pick<SmiStreamOptions, 'env'>;
+  private readonly opts: Required<Omit<SmiStreamOptions, 'env' | 'stdbufPath'>> &
+    Pick<SmiStreamOptions, 'env'>;
+  private stdbufPath: string | undefined;
   private fields: readonly SmiField[] = SMI_FIELDS;
   private dropped: SmiField[] = [];
   private child: ChildProcess | undefined;
@@ -117,6 +131,8 @@ export class NvidiaSmiStream {
     const hangTimeoutMs = options.hangTimeoutMs ?? defaultHangTimeoutMs(options.intervalMs);
     const startupTimeoutMs = options.startupTimeoutMs ?? Math.max(30_000, hangTimeoutMs);
     this.opts = { ...STREAM_DEFAULTS, ...options, hangTimeoutMs, startupTimeoutMs };
+    this.stdbufPath =
+      options.stdbufPath === false ? undefined : (options.stdbufPath ?? findOnPath('stdbuf', options.env));
     this.backoffMs = this.opts.backoffInitialMs;
   }
 
@@ -142,6 +158,7 @@ export class NvidiaSmiStream {
       running: this.child !== undefined,
       pid: this.child?.pid,
       fields: this.fields,
+      stdbufPath: this.stdbufPath,
       droppedFields: [...this.dropped],
       ...this.counters,
       lastStderr: this.lastStderr,
@@ -160,7 +177,10 @@ export class NvidiaSmiStream {
     const env = { ...process.env, ...this.opts.env, LC_ALL: 'C' };
     // detached: the child leads its own process group, so stopping it also stops whatever a
     // wrapper script (a container shim around the real binary) started.
-    const child = spawn(this.opts.nvidiaSmiPath, args, {
+    const [command, argv] = this.stdbufPath
+      ? [this.stdbufPath, ['-oL', this.opts.nvidiaSmiPath, ...args]]
+      : [this.opts.nvidiaSmiPath, args];
+    const child = spawn(command, argv, {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
       shell: false,
@@ -235,6 +255,13 @@ export class NvidiaSmiStream {
     const hadRows = run.firstRowAt !== undefined;
     this.onEvent({ type: 'exited', code, signal, stderr, stdout, hadRows });
     if (this.stopping) return;
+    if (!hadRows && this.stdbufPath && /^stdbuf:/m.test(stderr)) {
+      // stdbuf itself failed (no libstdbuf.so, say): line buffering is a nicety, not a need.
+      this.stdbufPath = undefined;
+      this.onEvent({ type: 'stdbuf-dropped', message: stderr.split('\n')[0] ?? '' });
+      this.spawnChild();
+      return;
+    }
     const rejected = hadRows ? undefined : this.droppable(`${stderr}\n${stdout}`);
     if (rejected !== undefined) {
       // An older driver does not know this field (R418–R510 reject power.draw.instant, before
@@ -277,6 +304,20 @@ export class NvidiaSmiStream {
       this.killTimer = setTimeout(() => signalGroup(child, 'SIGKILL'), this.opts.killGraceMs).unref();
     });
   }
+}
+
+/** The first executable `name` on `PATH` (the child's `PATH` when `env` sets one). */
+function findOnPath(name: string, env: Readonly<Record<string, string>> | undefined): string | undefined {
+  const path = env?.PATH ?? process.env.PATH ?? '';
+  for (const dir of path.split(delimiter).filter((d) => d !== '')) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }
 
 /** Signals the child's process group (it leads one: spawned detached), else the child alone. */

@@ -2,9 +2,11 @@
  * Places nvidia-smi rows on the monotonic clock by their own `timestamp` field, not by when they
  * arrived: rows that come in bursts (block-buffered stdout) or late keep the spacing nvidia-smi
  * sampled them at. `timestamp` is host wall time, so the mapping is wall + offset, with the offset
- * the smallest arrival delay seen (the row that came fastest tells the true relation). A row is
- * never placed after its arrival; a wall-clock step (NTP, DST: a row placed more than `resyncMs`
- * before its arrival) re-anchors the offset on that row.
+ * the smallest arrival delay seen (the row that came fastest tells the true relation). Rows are
+ * placed when they are read, not when they arrive, so the rows of a burst are placed with the
+ * offset its last, least delayed row taught. A row is never placed after its arrival; a wall-clock
+ * step (NTP, DST: a row that arrives more than `resyncMs` later than the offset predicts)
+ * re-anchors the offset on that row.
  */
 import { type MonoNanos, nanosFromMillis } from '../units.js';
 
@@ -18,16 +20,21 @@ export class SmiTimeline {
     this.resyncNanos = nanosFromMillis(resyncMs);
   }
 
-  /** The monotonic time a row was taken; its arrival time when it has no timestamp. */
-  place(timestampMillis: number | undefined, arrivalMonoNanos: MonoNanos): MonoNanos {
-    if (timestampMillis === undefined) return arrivalMonoNanos;
-    const wallNanos = nanosFromMillis(timestampMillis);
-    const candidate = arrivalMonoNanos - wallNanos;
+  /** Learns from one row's timestamp and arrival; call for every row as it arrives. */
+  observe(timestampMillis: number | undefined, arrivalMonoNanos: MonoNanos): void {
+    if (timestampMillis === undefined) return;
+    const candidate = arrivalMonoNanos - nanosFromMillis(timestampMillis);
     if (this.offsetNanos === undefined || candidate < this.offsetNanos) this.offsetNanos = candidate;
     else if (candidate - this.offsetNanos > this.resyncNanos) {
       this.offsetNanos = candidate;
       this.resyncs += 1;
     }
-    return wallNanos + this.offsetNanos;
+  }
+
+  /** The monotonic time a row was taken: wall + offset, never after its arrival. */
+  place(timestampMillis: number | undefined, arrivalMonoNanos: MonoNanos): MonoNanos {
+    if (timestampMillis === undefined || this.offsetNanos === undefined) return arrivalMonoNanos;
+    const placed = nanosFromMillis(timestampMillis) + this.offsetNanos;
+    return placed < arrivalMonoNanos ? placed : arrivalMonoNanos;
   }
 }

@@ -70,11 +70,20 @@ interface DeviceState {
   /** Rows seen (any content), to tell a read that a fresh one came. */
   rows: number;
   lastArrivalMonoNanos?: MonoNanos;
-  /** Sensor time of the newest row and the smoothed spacing of row timestamps. */
+  /** Sensor time of the newest sample handed out, and the smoothed spacing of row timestamps. */
   lastSampleMonoNanos?: MonoNanos;
+  lastTimestampMillis?: number | undefined;
   periodNanos?: bigint;
-  samples: PowerSample[];
+  /** Rows with power since the previous read, placed on the clock only when read. */
+  pending: PendingSample[];
   failure?: SmiUnavailable | undefined;
+}
+
+/** A power value as it arrived: placed by {@link SmiTimeline} at read time. */
+interface PendingSample {
+  readonly timestampMillis: number | undefined;
+  readonly receivedMonoNanos: MonoNanos;
+  readonly powerMilliWatts: number;
 }
 
 /** A stream failure (exit or hang) that reads report as a gap until rows flow again. */
@@ -121,7 +130,7 @@ export class NvidiaSmiProbe implements Probe {
       throw new ProbeError('PROBE_NO_DEVICES', `${nvidiaSmiPath} -q -x lists no gpus`, { hint: HINT });
     }
     signal?.throwIfAborted();
-    this.devices = inventory.gpus.map((gpu) => ({ gpu, samples: [], rows: 0 }));
+    this.devices = inventory.gpus.map((gpu) => ({ gpu, pending: [], rows: 0 }));
     const options = { ...this.options, hangTimeoutMs: this.hangTimeoutMs };
     this.stream = new NvidiaSmiStream(options, (event) => this.onEvent(event));
     this.stream.start();
@@ -262,6 +271,8 @@ export class NvidiaSmiProbe implements Probe {
         'parse-error',
         `unparsable nvidia-smi line (${event.message}): ${event.line.slice(0, 120)}`,
       );
+    } else if (event.type === 'stdbuf-dropped') {
+      this.limiter.note('stdbuf-dropped', `stdbuf failed, running nvidia-smi without it: ${event.message}`);
     } else if (event.type === 'spawn-failed') {
       this.limiter.note('spawn-failed', event.message);
     } else if (event.type === 'field-fallback' && this.opened) {
@@ -290,26 +301,42 @@ export class NvidiaSmiProbe implements Probe {
     state.latest = row;
     state.rows += 1;
     state.lastArrivalMonoNanos = arrivalMonoNanos;
-    const sampled = this.place(state, cellValue(row.timestampMillis), arrivalMonoNanos);
-    this.addSample(state, row, sampled, arrivalMonoNanos);
+    const timestampMillis = cellValue(row.timestampMillis);
+    this.timeline.observe(timestampMillis, arrivalMonoNanos);
+    this.updatePeriod(state, timestampMillis);
+    this.addSample(state, row, timestampMillis, arrivalMonoNanos);
     this.waiter?.check();
     this.readWaiter?.();
   }
 
-  /** The row's sensor time, strictly after the device's previous one; updates the period estimate. */
-  private place(state: DeviceState, timestampMillis: number | undefined, arrival: MonoNanos): MonoNanos {
-    const placed = this.timeline.place(timestampMillis, arrival);
-    const previous = state.lastSampleMonoNanos;
-    // Two rows in one millisecond (or a re-anchored clock): keep the order, 1 ns apart.
-    const sampled = previous !== undefined && placed <= previous ? previous + 1n : placed;
-    if (previous !== undefined) {
-      const spacing = sampled - previous;
-      // Integer EWMA (1/8) of the spacing; the first spacing seeds it.
-      state.periodNanos =
-        state.periodNanos === undefined ? spacing : state.periodNanos + (spacing - state.periodNanos) / 8n;
+  /** Integer EWMA (1/8) of the spacing of a device's row timestamps; the first spacing seeds it. */
+  private updatePeriod(state: DeviceState, timestampMillis: number | undefined): void {
+    const previous = state.lastTimestampMillis;
+    state.lastTimestampMillis = timestampMillis;
+    if (previous === undefined || timestampMillis === undefined || timestampMillis <= previous) return;
+    const spacing = nanosFromMillis(timestampMillis - previous);
+    state.periodNanos =
+      state.periodNanos === undefined ? spacing : state.periodNanos + (spacing - state.periodNanos) / 8n;
+  }
+
+  /** Places the pending rows of a device, in order and strictly after the previous sample handed out. */
+  private placePending(state: DeviceState): PowerSample[] {
+    const samples: PowerSample[] = [];
+    for (const p of state.pending) {
+      const placed = this.timeline.place(p.timestampMillis, p.receivedMonoNanos);
+      const previous = state.lastSampleMonoNanos;
+      // Two rows in one millisecond (or a re-anchored clock): keep the order, 1 ns apart.
+      const monoNanos = previous !== undefined && placed <= previous ? previous + 1n : placed;
+      state.lastSampleMonoNanos = monoNanos;
+      const { powerMilliWatts, receivedMonoNanos } = p;
+      samples.push(
+        receivedMonoNanos === monoNanos
+          ? { monoNanos, powerMilliWatts }
+          : { monoNanos, powerMilliWatts, receivedMonoNanos },
+      );
     }
-    state.lastSampleMonoNanos = sampled;
-    return sampled;
+    state.pending = [];
+    return samples;
   }
 
   /** More than `gapPeriods` sample periods without a sample is a gap. */
@@ -320,7 +347,12 @@ export class NvidiaSmiProbe implements Probe {
     return period * BigInt(this.options.gapPeriods ?? DEFAULT_GAP_PERIODS);
   }
 
-  private addSample(state: DeviceState, row: SmiRow, sampled: MonoNanos, received: MonoNanos): void {
+  private addSample(
+    state: DeviceState,
+    row: SmiRow,
+    timestampMillis: number | undefined,
+    receivedMonoNanos: MonoNanos,
+  ): void {
     const missing: SmiUnavailable = { kind: 'unavailable', reason: 'not queried', category: 'not-supported' };
     const power: SmiCell<number> =
       (state.useInstant ? row.powerInstantMilliWatts : row.powerDrawMilliWatts) ?? missing;
@@ -328,19 +360,16 @@ export class NvidiaSmiProbe implements Probe {
       if (state.failure?.category !== 'gpu-lost') state.failure = power;
       return;
     }
-    const sample: PowerSample =
-      received === sampled
-        ? { monoNanos: sampled, powerMilliWatts: power.value }
-        : { monoNanos: sampled, powerMilliWatts: power.value, receivedMonoNanos: received };
-    state.samples.push(sample);
+    state.pending.push({ timestampMillis, receivedMonoNanos, powerMilliWatts: power.value });
     const max = this.options.maxBufferedSamples ?? 10_000;
-    if (state.samples.length > max) state.samples.splice(0, state.samples.length - max);
+    if (state.pending.length > max) state.pending.splice(0, state.pending.length - max);
   }
 
   private takeReading(state: DeviceState, now: bigint, outage: Outage | undefined): DeviceReadResult {
-    const { samples, failure, gpu, latest, lastSampleMonoNanos } = state;
+    const { failure, gpu, latest } = state;
     const deviceId = gpu.uuid;
-    state.samples = [];
+    const samples = this.placePending(state);
+    const { lastSampleMonoNanos } = state;
     state.failure = undefined;
     const fail = (code: ProbeErrorCode, message: string): DeviceReadResult => ({
       ok: false,
@@ -407,6 +436,7 @@ export class NvidiaSmiProbe implements Probe {
         nvidiaSmiPath: this.options.nvidiaSmiPath,
         fields: fields.join(','),
         ...(dropped.length > 0 ? { droppedFields: dropped.join(',') } : {}),
+        ...(status?.stdbufPath ? { lineBuffered: `${status.stdbufPath} -oL` } : {}),
         ...present({ driverVersion, cudaVersion }),
       },
       notes,

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock } from '../../../src/clock.js';
 import { Meter } from '../../../src/meter/meter.js';
 import type { DeviceInterval, MeterTick } from '../../../src/meter/types.js';
-import { NvidiaSmiProbe } from '../../../src/probes/nvidia-smi.js';
+import { NvidiaSmiProbe, type NvidiaSmiProbeOptions } from '../../../src/probes/nvidia-smi.js';
 import {
   CLI,
   cliSkipReason,
@@ -13,6 +13,7 @@ import {
   waitForStderr,
 } from '../../helpers/cli.js';
 import { type FakeSmiScenario, fakeNvidiaSmi, SMI_XML_FIXTURES } from '../../helpers/fake-nvidia-smi.js';
+import { findExecutable } from '../../helpers/find-executable.js';
 import { itUnless } from '../../helpers/skip.js';
 
 // The meter over the real nvidia-smi probe and the fake nvidia-smi replaying recorded rows
@@ -28,7 +29,11 @@ afterEach(async () => {
 /** H200 `power.draw.instant` at idle as recorded: the fake repeats it (phaseTicks: never load). */
 const IDLE_MILLIWATTS = 78_210;
 
-async function meterRun(scenario: FakeSmiScenario, runMs: number): Promise<DeviceInterval[]> {
+async function meterRun(
+  scenario: FakeSmiScenario,
+  runMs: number,
+  options: Partial<NvidiaSmiProbeOptions> = {},
+): Promise<DeviceInterval[]> {
   const fake = await fakeNvidiaSmi({ phaseTicks: 1_000_000, ...scenario });
   const probe = new NvidiaSmiProbe({
     nvidiaSmiPath: fake.nvidiaSmiPath,
@@ -37,6 +42,7 @@ async function meterRun(scenario: FakeSmiScenario, runMs: number): Promise<Devic
     clock: systemClock,
     readWaitMs: 1_000,
     startupTimeoutMs: 10_000,
+    ...options,
   });
   cleanups.push(fake.cleanup, () => probe.close());
   const inventory = await probe.open();
@@ -69,17 +75,19 @@ function meanMilliWatts(intervals: readonly DeviceInterval[]): number {
 }
 
 describe('meter over a healthy nvidia-smi stream', () => {
-  it.each([
-    ['every 100 ms plus a 20 ms query and up to 30 ms jitter', { queryMs: 20, jitterMs: 30 }],
-    ['in bursts of 5 rows (block-buffered stdout)', { burstRows: 5 }],
+  it.each<[string, FakeSmiScenario, Partial<NvidiaSmiProbeOptions>]>([
+    ['every 100 ms plus a 20 ms query and up to 30 ms jitter', { queryMs: 20, jitterMs: 30 }, {}],
+    ['in bursts of 5 rows (block-buffered stdout, no stdbuf)', { burstRows: 5 }, { stdbufPath: false }],
     [
       'with a stretch of three 400 ms slow ticks',
       { queryMs: 10, slowTicks: { from: 5, count: 3, extraMs: 400 } },
+      {},
     ],
-  ])('has at most one gap per device when rows come %s', async (_what, scenario) => {
+  ])('has at most one gap per device when rows come %s', async (_what, scenario, options) => {
     const intervals = await meterRun(
       { xml: SMI_XML_FIXTURES.dualA5000, recordings: ['h200', 'h200'], ...scenario },
       3_000,
+      options,
     );
     const gaps = gapsPerDevice(intervals);
     expect([...gaps.keys()]).toHaveLength(2);
@@ -88,6 +96,33 @@ describe('meter over a healthy nvidia-smi stream', () => {
     // The energy is the recorded constant power over the time measured (within 3 %).
     const mean = meanMilliWatts(intervals);
     expect(Math.abs(mean - IDLE_MILLIWATTS) / IDLE_MILLIWATTS).toBeLessThan(0.03);
+  });
+});
+
+describe('meter over nvidia-smi writing 4 KiB bursts (25 rows, 2.5 s apart)', () => {
+  const bursts = { burstRows: 25, queryMs: 10 };
+  const stdbuf = findExecutable('stdbuf');
+
+  itUnless(stdbuf ? undefined : 'no stdbuf (GNU coreutils) on PATH')(
+    'has at most one gap: stdbuf -oL makes the stdout line-buffered',
+    async () => {
+      const intervals = await meterRun(bursts, 3_000);
+      expect(intervals.filter((i) => i.energyMicroJoules === null).length).toBeLessThanOrEqual(1);
+      expect(intervals.length).toBeGreaterThanOrEqual(15);
+    },
+  );
+
+  it('without stdbuf, a burst that comes after the read wait leaves gaps with their reason, never 0 J', async () => {
+    const intervals = await meterRun(bursts, 3_000, { stdbufPath: false });
+    const gaps = intervals.filter((i) => i.energyMicroJoules === null);
+    expect(gaps.length).toBeGreaterThanOrEqual(1);
+    for (const gap of gaps) {
+      expect(gap.gap).toMatchObject({
+        code: 'PROBE_TIMEOUT',
+        message: expect.stringMatching(/^no (new )?nvidia-smi (row|sample) /),
+      });
+    }
+    expect(intervals.every((i) => i.energyMicroJoules === null || i.energyMicroJoules > 0n)).toBe(true);
   });
 });
 

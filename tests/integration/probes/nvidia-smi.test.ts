@@ -13,7 +13,9 @@ import {
   SMI_XML_FIXTURES,
   smiXmlPath,
 } from '../../helpers/fake-nvidia-smi.js';
+import { findExecutable } from '../../helpers/find-executable.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
+import { itUnless } from '../../helpers/skip.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
 
 // The fake nvidia-smi replays real captures: `-q -x` from tests/fixtures/nvidia-smi-xml and
@@ -336,7 +338,10 @@ describe('NvidiaSmiProbe.read', () => {
 
 describe('NvidiaSmiProbe sampling by the sensor', () => {
   it('places samples at their own timestamp: a burst keeps the spacing nvidia-smi sampled at', async () => {
-    const { probe, events } = await harness({ burstRows: 5 }, { intervalMs: 50, readWaitMs: 2_000 });
+    const { probe, events } = await harness(
+      { burstRows: 5 },
+      { intervalMs: 50, readWaitMs: 2_000, stdbufPath: false },
+    );
     await probe.open();
     await read(probe);
     const rows = count(events, 'row');
@@ -394,6 +399,37 @@ describe('NvidiaSmiProbe sampling by the sensor', () => {
   });
 });
 
+describe('NvidiaSmiProbe line buffering', () => {
+  const stdbuf = findExecutable('stdbuf');
+  itUnless(stdbuf ? undefined : 'no stdbuf (GNU coreutils) on PATH')(
+    'runs nvidia-smi under stdbuf from PATH by default, and says so',
+    async () => {
+      const { probe } = await harness({});
+      const inventory = await probe.open();
+      expect(inventory.details.lineBuffered).toBe(`${stdbuf} -oL`);
+    },
+  );
+
+  it('drops a stdbuf that fails before the first row and samples without it', async () => {
+    const tmp = await makeTmpDir();
+    cleanups.push(tmp.cleanup);
+    // What coreutils' stdbuf prints when its preload library is missing (exit status 125).
+    const broken = join(tmp.dir, 'stdbuf');
+    await writeFile(broken, '#!/bin/sh\necho "stdbuf: failed to find \'libstdbuf.so\'" >&2\nexit 125\n', {
+      mode: 0o755,
+    });
+    const { probe, events, logs } = await harness({}, { stdbufPath: broken });
+    const inventory = await probe.open();
+    expect(events.find((e) => e.type === 'stdbuf-dropped')).toMatchObject({
+      message: "stdbuf: failed to find 'libstdbuf.so'",
+    });
+    expect(inventory.details.lineBuffered).toBeUndefined();
+    expect(logs).toContain(
+      "stdbuf-dropped: stdbuf failed, running nvidia-smi without it: stdbuf: failed to find 'libstdbuf.so'",
+    );
+  });
+});
+
 describe('NvidiaSmiProbe stream supervision', () => {
   it('tolerates bursts, CRLF, repeated headers and stderr noise without losing rows', async () => {
     const scenario = {
@@ -402,7 +438,7 @@ describe('NvidiaSmiProbe stream supervision', () => {
       headerEvery: 3,
       stderrNoise: { query: 'WARNING: something' },
     };
-    const { probe, events } = await harness(scenario);
+    const { probe, events } = await harness(scenario, { stdbufPath: false });
     await probe.open();
     await waitFor('ten rows', () => count(events, 'row') >= 10);
     expect(probe.streamStatus()).toMatchObject({ parseErrors: 0, starts: 1 });

@@ -92,25 +92,36 @@ describe('the timestamp field', () => {
 
 describe('SmiTimeline', () => {
   const MS = 1_000_000n;
-  it('keeps the sensor spacing of rows that arrive in a burst', () => {
-    const timeline = new SmiTimeline(10_000);
-    // Five rows taken 100 ms apart, the first arriving 5 ms after it was taken, the rest in one burst.
-    expect(timeline.place(0, 1_005n * MS)).toBe(1_005n * MS);
-    const burst = [100, 200, 300, 400].map((t) => timeline.place(t, 1_420n * MS));
-    expect(burst).toEqual([1_105n * MS, 1_205n * MS, 1_305n * MS, 1_405n * MS]);
+  /** Observes every row as it arrives, then places them all, as a read does. */
+  function placeAll(timeline: SmiTimeline, rows: readonly (readonly [number, bigint])[]): bigint[] {
+    for (const [wall, arrival] of rows) timeline.observe(wall, arrival);
+    return rows.map(([wall, arrival]) => timeline.place(wall, arrival));
+  }
+
+  it('keeps the sensor spacing of rows that arrive in one burst', () => {
+    // Five rows taken 100 ms apart, all arriving at 1 420 ms: the last row is the least delayed.
+    const rows = [0, 100, 200, 300, 400].map((t) => [t, 1_420n * MS] as const);
+    expect(placeAll(new SmiTimeline(10_000), rows)).toEqual(
+      [1_020n, 1_120n, 1_220n, 1_320n, 1_420n].map((t) => t * MS),
+    );
   });
 
-  it('learns the smaller delay and never places a row after its arrival', () => {
+  it('learns the smallest delay and never places a row after its arrival', () => {
     const timeline = new SmiTimeline(10_000);
-    timeline.place(0, 50n * MS); // 50 ms late
-    expect(timeline.place(100, 102n * MS)).toBe(102n * MS); // 2 ms late: the better anchor
-    expect(timeline.place(200, 230n * MS)).toBe(202n * MS);
+    const placed = placeAll(timeline, [
+      [0, 50n * MS], // 50 ms late
+      [100, 102n * MS], // 2 ms late: the better anchor
+      [200, 230n * MS],
+    ]);
+    expect(placed).toEqual([2n * MS, 102n * MS, 202n * MS]);
+    expect(placed.every((t, i) => t <= [50n, 102n, 230n][i]! * MS)).toBe(true);
   });
 
   it('re-anchors after the wall clock steps back', () => {
     const timeline = new SmiTimeline(10_000);
-    timeline.place(3_600_000, 1_000n * MS);
+    timeline.observe(3_600_000, 1_000n * MS);
     // One hour earlier on the wall clock, 100 ms later on the monotonic one (a DST or NTP step).
+    timeline.observe(100, 1_100n * MS);
     expect(timeline.place(100, 1_100n * MS)).toBe(1_100n * MS);
     expect(timeline.resyncs).toBe(1);
   });
