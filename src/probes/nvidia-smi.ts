@@ -98,7 +98,7 @@ export class NvidiaSmiProbe implements Probe {
   readonly kind = 'nvidia-smi' as const;
   private readonly hangTimeoutMs: number;
   private readonly limiter: RepeatLimiter;
-  private timeline: SmiTimeline;
+  private readonly timeline: SmiTimeline;
   private stream: NvidiaSmiStream | undefined;
   private devices: DeviceState[] = [];
   private outage: Outage | undefined;

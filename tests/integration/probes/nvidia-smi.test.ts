@@ -325,7 +325,7 @@ describe('NvidiaSmiProbe.read', () => {
     if (second?.ok === false) expect(second.error.message).toContain(value);
   });
 
-  it('reports PROBE_TIMEOUT for a device with no fresh row within the hang timeout', async () => {
+  it('reports PROBE_TIMEOUT for a device whose newest sample is older than 10 sample periods', async () => {
     const clock = new ManualClock();
     const { probe, events } = await harness({ hangAfterRows: 2 }, { clock, hangTimeoutMs: 5_000 });
     await probe.open();
