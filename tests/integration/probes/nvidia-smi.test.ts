@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import {
   smiXmlPath,
 } from '../../helpers/fake-nvidia-smi.js';
 import { findExecutable } from '../../helpers/find-executable.js';
+import { FIXTURES } from '../../helpers/fixtures.js';
 import { ManualClock } from '../../helpers/manual-clock.js';
 import { itUnless } from '../../helpers/skip.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
@@ -223,6 +224,21 @@ describe('NvidiaSmiProbe.open', () => {
     const results = await read(probe);
     expect(results.every((r) => r.ok && (r.reading.powerSamples?.length ?? 0) > 0)).toBe(true);
   });
+
+  it.each(readdirSync(`${FIXTURES}nvidia-smi-xml`).filter((f) => f.endsWith('.xml')))(
+    'opens on %s with every GPU it lists and a power semantics rule for each',
+    async (xml) => {
+      const text = readFileSync(smiXmlPath(xml), 'utf8');
+      const uuids = [...text.matchAll(/<uuid>([^<]+)<\/uuid>/g)].map((m) => m[1]);
+      const { probe } = await harness({ xml });
+      const inventory = await probe.open();
+      expect(inventory.devices.map((d) => d.id)).toEqual(uuids);
+      for (const device of inventory.devices) {
+        expect(device.powerSemantics).toMatch(/^(instant|average-1s)$/);
+        expect(device.details.powerSemanticsRule).toContain('nvidia-smi --help-query-gpu');
+      }
+    },
+  );
 
   it('fails with PROBE_UNAVAILABLE and a hint when the binary is missing', async () => {
     const probe = new NvidiaSmiProbe({
