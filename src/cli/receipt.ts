@@ -7,7 +7,7 @@ import { parseTrustedKeys, type TrustedKey, trustedKeyFromText } from '../keys/t
 import { buildReceipt, ReceiptError } from '../ledger/receipt-builder.js';
 import { finding } from '../verify/findings.js';
 import { type ReceiptReport, unreadableReceiptReport, verifyReceipt } from '../verify/receipt.js';
-import { SIMULATED_BANNER } from './format.js';
+import { renderReceiptText } from './receipt-text.js';
 
 /** Where a command writes: its result to stdout, messages for a person to stderr. */
 export interface ReceiptIo {
@@ -109,7 +109,7 @@ export async function runVerifyReceipt(options: VerifyReceiptCliOptions, io: Rec
     return EXIT_USAGE;
   }
   const report = verifyText(text, keys);
-  io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+  io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderReceiptText(report));
   return report.ok ? EXIT_OK : EXIT_FAILED;
 }
 
@@ -142,23 +142,4 @@ function verifyText(text: string, keys: readonly TrustedKey[]): ReceiptReport {
     ]);
   }
   return verifyReceipt(value, keys, { verify: createNodeEd25519Verify() });
-}
-
-function renderReport(report: ReceiptReport): string {
-  const lines: string[] = [];
-  if (report.ok) {
-    lines.push(`VERIFIED: request ${report.requestId} is in batch ${report.sequence} of ${report.origin}`);
-    if (report.simulated) lines.push(SIMULATED_BANNER);
-    lines.push(`record: ${JSON.stringify(report.record)}`);
-  } else {
-    lines.push(`FAILED: the receipt of request ${report.requestId ?? '(unreadable)'} does not verify`);
-    for (const f of report.findings) {
-      const values =
-        f.expected !== undefined || f.found !== undefined
-          ? ` (expected ${f.expected ?? '-'}, found ${f.found ?? '-'})`
-          : '';
-      lines.push(`  ${f.code} [${f.check}] ${f.location}: ${f.message}${values}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }

@@ -95,11 +95,11 @@ export function demoConfig(inputs: DemoConfigInputs): Record<string, unknown> {
       market: {
         gridIntensityMilligramsPerKilowattHour: 0,
         instrument: 'PPA',
-        note: 'wattledger demo: an illustrative contract, not a real one',
+        note: 'wattledger demo: an illustrative contract (PPA, 0 g/kWh), not a real one',
       },
       energySource: {
         kind: 'grid-mix',
-        description: 'wattledger demo: the CAISO grid average mix behind the location-based factor',
+        description: 'CAISO grid average mix (demo value)',
       },
     },
     log: { level: 'debug' },
