@@ -36,6 +36,7 @@ async function fromLink(): Promise<void> {
     return;
   }
   receiptBox.value = JSON.stringify(await response.json(), null, 2);
+  $('status').textContent = `receipt fetched from ${link}`;
   await check();
 }
 
