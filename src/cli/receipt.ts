@@ -21,6 +21,30 @@ export interface ReceiptOptions {
   readonly ledgerDir: string;
   /** File to create (0644, never overwritten); stdout when absent. */
   readonly out?: string | undefined;
+  /** Wait up to this many seconds for the record to be sealed and checkpointed; absent: no wait. */
+  readonly waitSeconds?: number | undefined;
+}
+
+/** How often `--wait` looks at the ledger again. */
+const WAIT_POLL_MS = 1000;
+
+/** Builds the receipt, retrying while it is only not there yet, until `waitSeconds` have passed. */
+async function buildWaiting(options: ReceiptOptions, io: ReceiptIo) {
+  const deadline = Date.now() + (options.waitSeconds ?? 0) * 1000;
+  let told = false;
+  for (;;) {
+    try {
+      return await buildReceipt(options.ledgerDir, options.requestId);
+    } catch (error) {
+      const pending =
+        error instanceof ReceiptError &&
+        (error.code === 'RECEIPT_NOT_FOUND' || error.code === 'RECEIPT_NOT_YET_CHECKPOINTED');
+      if (!pending || Date.now() + WAIT_POLL_MS > deadline) throw error;
+      if (!told) io.stderr.write(`waiting up to ${options.waitSeconds} s: ${(error as Error).message}\n`);
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
+  }
 }
 
 /** Options of `wattledger verify-receipt`. */
@@ -56,7 +80,7 @@ export async function runReceipt(options: ReceiptOptions, io: ReceiptIo): Promis
   }
   let text: string;
   try {
-    const receipt = await buildReceipt(options.ledgerDir, options.requestId);
+    const receipt = await buildWaiting(options, io);
     text = `${JSON.stringify(receipt, null, 2)}\n`;
   } catch (error) {
     if (!(error instanceof BaseError)) throw error;
