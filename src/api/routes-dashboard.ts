@@ -29,8 +29,13 @@ const ASSETS: Readonly<Record<string, string>> = {
   'meter.js': 'text/javascript; charset=utf-8',
 };
 
-/** Built by `npm run build` (scripts/build-dashboard.mjs) next to this module's folder. */
-const ASSET_DIR = new URL('../dashboard/', import.meta.url);
+/**
+ * Built by `npm run build` (scripts/build-dashboard.mjs) into `dist/src/dashboard/`, next to this
+ * module's folder once compiled; run from the TypeScript sources (vitest), the same built folder.
+ */
+const ASSET_DIR = fileURLToPath(import.meta.url).includes('/dist/src/')
+  ? new URL('../dashboard/', import.meta.url)
+  : new URL('../../dist/src/dashboard/', import.meta.url);
 
 /** Most meters `/v1/dashboard/recent` returns. */
 export const MAX_RECENT = 100;
