@@ -46,7 +46,7 @@ export function registerDemoCommand(program: Command, shutdownSignal: () => Abor
     )
     .addHelpText(
       'after',
-      '\nWith --dir D, afterwards: wattledger verify D/ledger --key D/signing.key.pub; receipt and report take --config D/config.yaml.',
+      '\nWith --dir D, afterwards: wattledger verify D/ledger --key D/signing.key.pub; receipt and report take --config D/config.yaml.\n',
     )
     .action(async (options: DemoCliOptions) => {
       const { runDemo } = await import('../demo/run.js');
