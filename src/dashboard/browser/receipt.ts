@@ -25,11 +25,23 @@ async function defaultKey(): Promise<void> {
   }
 }
 
+/** How long a linked receipt that is not sealed or checkpointed yet is waited for. */
+const LINK_WAIT_MS = 180_000;
+
 async function fromLink(): Promise<void> {
   const link = new URLSearchParams(location.hash.slice(1)).get('receipt');
   if (!link) return;
+  const deadline = Date.now() + LINK_WAIT_MS;
   $('status').textContent = `fetching ${link}…`;
-  const response = await fetch(link);
+  let response = await fetch(link);
+  // 409: sealed but no checkpoint covers it yet; 404: not sealed yet. Both come in seconds.
+  while ((response.status === 409 || response.status === 404) && Date.now() < deadline) {
+    const seconds = Number(response.headers.get('retry-after') ?? '2') || 2;
+    const why = response.status === 409 ? 'the checkpoint that covers it' : 'its record to be sealed';
+    $('status').textContent = `waiting for ${why}; trying again in ${seconds} s…`;
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    response = await fetch(link);
+  }
   if (!response.ok) {
     $('status').textContent =
       `could not fetch the receipt (HTTP ${response.status}): ${await response.text()}`;
