@@ -72,12 +72,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const progress = setInterval(() => {
       options.out.write(options.out.isTTY ? `\r${line()}\x1b[K` : `${line()}\n`);
     }, PROGRESS_MS);
-    await stopped(options.signal, options.seconds);
-    clearInterval(progress);
-    options.out.write(
-      `${options.out.isTTY ? '\r\x1b[K' : ''}stopping: cancelling open requests, sealing the last window…\n`,
-    );
-    await load.stop();
+    try {
+      // The daemon ends early only on a failure (a ledger that cannot be written): it is rethrown.
+      await Promise.race([stopped(options.signal, options.seconds), daemon]);
+    } finally {
+      clearInterval(progress);
+      options.out.write(
+        `${options.out.isTTY ? '\r\x1b[K' : ''}stopping: cancelling open requests, sealing the last window…\n`,
+      );
+      await load.stop();
+    }
     stopDaemon.abort();
     await daemon;
     const outcome = load.progress();
