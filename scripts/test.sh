@@ -2,7 +2,8 @@
 # Every test, from a fresh clone on Debian with Node.js >= 20.6:
 #   1. installs from Debian what some tests need, when it is missing and this user may install:
 #      gcc + libc6-dev (the fake libnvidia-ml.so.1 is compiled from C at test time) and
-#      prometheus (a real Prometheus scrapes the daemon in an end-to-end test);
+#      prometheus (a real Prometheus scrapes the daemon in an end-to-end test) and chromium
+#      (the dashboard's browser tests drive Debian's Chromium through playwright-core);
 #   2. installs the npm dependencies exactly as locked (npm ci);
 #   3. runs every test (vitest's global setup compiles dist/ first).
 # Without root or sudo it installs nothing and says so; each test that then cannot run is skipped
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   as_root=()
   if [ "$(id -u)" -ne 0 ]; then
@@ -21,7 +23,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "${as_root[*]}" = none ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "test: ${need_apt[*]} missing and cannot be installed here (needs apt-get as root); the tests that need them will be skipped, each with its reason" >&2
   else
-    echo "test: installing ${need_apt[*]} from Debian (needed by the fake NVML library and the Prometheus scrape test)"
+    echo "test: installing ${need_apt[*]} from Debian (needed by the fake NVML library, the Prometheus scrape test and the browser tests)"
     export DEBIAN_FRONTEND=noninteractive
     "${as_root[@]}" apt-get update -qq
     "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${need_apt[@]}"

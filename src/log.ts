@@ -1,12 +1,13 @@
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export type { Logger };
 
 /**
- * The daemon's structured JSON logger (pino) writing one JSON object per line to stderr, for
+ * The daemon's structured JSON logger (pino) writing one JSON object per line to stderr (or to the
+ * given stream: the demo keeps its log in a file), for
  * journald and log shippers. Fields that could hold secrets are redacted wherever they appear.
  */
-export function createLogger(level: string, destination: number = 2): Logger {
+export function createLogger(level: string, destination: number | DestinationStream = 2): Logger {
   return pino(
     {
       level,
@@ -33,7 +34,7 @@ export function createLogger(level: string, destination: number = 2): Logger {
         },
       },
     },
-    pino.destination({ dest: destination, sync: true }),
+    typeof destination === 'number' ? pino.destination({ dest: destination, sync: true }) : destination,
   );
 }
 

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerLedgerCommands } from './cli/commands-ledger.js';
 import { registerMeasureCommands } from './cli/commands-measure.js';
+import { registerDemoCommand } from './cli/demo.js';
 import { BaseError } from './errors.js';
 import { VERSION } from './version.js';
 
@@ -30,6 +31,7 @@ function buildProgram(): Command {
     .exitOverride();
   registerMeasureCommands(program, shutdownSignal);
   registerLedgerCommands(program);
+  registerDemoCommand(program, shutdownSignal);
   return program;
 }
 

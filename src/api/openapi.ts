@@ -201,7 +201,11 @@ function statsPaths(): Record<string, unknown> {
 }
 
 /** The document for a server whose `/v1/batches` limit is capped at `maxPageSize`. */
-export function openApiDocument(options: { maxPageSize: number }): Record<string, unknown> {
+export function openApiDocument(options: {
+  maxPageSize: number;
+  /** Paths of routes registered beside the ledger API's (the dashboard's). */
+  extraPaths?: Record<string, unknown>;
+}): Record<string, unknown> {
   return {
     openapi: '3.1.0',
     info: {
@@ -210,7 +214,7 @@ export function openApiDocument(options: { maxPageSize: number }): Record<string
       description:
         'Read-only access to signed energy batches, checkpoints, proofs and receipts. See docs/API.md.',
     },
-    paths: { ...infoPaths(), ...ledgerPaths(options.maxPageSize), ...statsPaths() },
+    paths: { ...infoPaths(), ...ledgerPaths(options.maxPageSize), ...statsPaths(), ...options.extraPaths },
     components: { schemas: { ...SCHEMAS, ...REPORT_SCHEMAS } },
   };
 }

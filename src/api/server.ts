@@ -1,13 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from '../log.js';
+import type { DeviceStatus } from '../meter/meter.js';
 import { ApiError } from './errors.js';
 import type { ApiKeys } from './keys.js';
 import type { LedgerIndex } from './ledger-index.js';
 import { ScanLimiter } from './ledger-scans.js';
 import { httpUrl } from './listen.js';
 import { openApiDocument } from './openapi.js';
+import { dashboardPaths } from './openapi-dashboard.js';
 import { MAX_REQUEST_ID_LENGTH } from './params.js';
+import { registerDashboardRoutes } from './routes-dashboard.js';
 import { type ApiHealth, registerInfoRoutes } from './routes-info.js';
 import { registerLedgerRoutes } from './routes-ledger.js';
 import { registerStatsRoutes } from './routes-stats.js';
@@ -28,6 +31,8 @@ export interface ApiServerOptions {
   /** Receipt, record and stats requests scan the ledger; at most this many run at once (default 2). */
   readonly maxConcurrentScans?: number;
   readonly logger?: Logger;
+  /** The meter's devices now; given, the dashboard is served too (docs/DASHBOARD.md). */
+  readonly live?: () => readonly DeviceStatus[];
 }
 
 /** A listening API server. */
@@ -78,9 +83,10 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     keys: options.keys,
     health: options.health,
     scans,
-    openapi: openApiDocument({ maxPageSize }),
+    openapi: openApiDocument({ maxPageSize, ...(options.live ? { extraPaths: dashboardPaths() } : {}) }),
   });
   registerStatsRoutes(app, { ledgerDir, scans });
+  if (options.live) registerDashboardRoutes(app, { index, ledgerDir, scans, live: options.live });
   await app.listen({ host: options.listen.host, port: options.listen.port });
   const { port } = app.server.address() as AddressInfo;
   return { url: httpUrl(options.listen.host, port), port, routes, close: () => app.close() };

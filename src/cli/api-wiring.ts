@@ -41,6 +41,7 @@ export function createDaemonApi(config: Config, logger: Logger): DaemonApi {
         listen,
         maxPageSize: config.api.maxPageSize,
         logger,
+        live: () => meter.status(),
       }).catch((error: unknown) => {
         throw new CliError(
           'CLI_IO',

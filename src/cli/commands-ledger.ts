@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { CliError } from '../errors.js';
 import {
   KEYGEN_DESCRIPTION,
   RECEIPT_DESCRIPTION,
@@ -31,6 +32,15 @@ interface ReportCommandOptions {
   readonly trustedKeys?: string;
   readonly json?: boolean;
   readonly progress?: boolean;
+}
+
+/** `--wait` alone: 180 s; with a value: that many seconds. */
+function waitSeconds(wait: boolean | string | undefined): number | undefined {
+  if (wait === undefined || wait === false) return undefined;
+  if (wait === true) return 180;
+  if (!/^\d+$/.test(wait))
+    throw new CliError('CLI_USAGE', `--wait takes a whole number of seconds, not ${JSON.stringify(wait)}`);
+  return Number(wait);
 }
 
 /** Registers `keygen`, `verify`, `receipt`, `verify-receipt` and `report`. */
@@ -94,17 +104,31 @@ export function registerLedgerCommands(program: Command): void {
     .option('-c, --config <file>', 'configuration file, for ledger.dir')
     .option('--ledger-dir <dir>', 'ledger directory (config ledger.dir)')
     .option('-o, --out <file>', 'write the receipt here (never overwritten) instead of stdout')
-    .action(async (requestId: string, options: { config?: string; ledgerDir?: string; out?: string }) => {
-      const { config } = await loadConfig({
-        file: options.config,
-        env: process.env,
-        flags: options.ledgerDir ? { ledger: { dir: options.ledgerDir } } : {},
-      });
-      process.exitCode = await (await import('./receipt.js')).runReceipt(
-        { requestId, ledgerDir: config.ledger.dir, out: options.out },
-        { stdout: process.stdout, stderr: process.stderr },
-      );
-    });
+    .option(
+      '--wait [seconds]',
+      'wait until the record is sealed and a checkpoint covers it (default up to 180 s)',
+    )
+    .action(
+      async (
+        requestId: string,
+        options: { config?: string; ledgerDir?: string; out?: string; wait?: boolean | string },
+      ) => {
+        const { config } = await loadConfig({
+          file: options.config,
+          env: process.env,
+          flags: options.ledgerDir ? { ledger: { dir: options.ledgerDir } } : {},
+        });
+        process.exitCode = await (await import('./receipt.js')).runReceipt(
+          {
+            requestId,
+            ledgerDir: config.ledger.dir,
+            out: options.out,
+            waitSeconds: waitSeconds(options.wait),
+          },
+          { stdout: process.stdout, stderr: process.stderr },
+        );
+      },
+    );
 
   program
     .command('report')

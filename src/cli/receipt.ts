@@ -7,7 +7,7 @@ import { parseTrustedKeys, type TrustedKey, trustedKeyFromText } from '../keys/t
 import { buildReceipt, ReceiptError } from '../ledger/receipt-builder.js';
 import { finding } from '../verify/findings.js';
 import { type ReceiptReport, unreadableReceiptReport, verifyReceipt } from '../verify/receipt.js';
-import { SIMULATED_BANNER } from './format.js';
+import { renderReceiptText } from './receipt-text.js';
 
 /** Where a command writes: its result to stdout, messages for a person to stderr. */
 export interface ReceiptIo {
@@ -21,6 +21,30 @@ export interface ReceiptOptions {
   readonly ledgerDir: string;
   /** File to create (0644, never overwritten); stdout when absent. */
   readonly out?: string | undefined;
+  /** Wait up to this many seconds for the record to be sealed and checkpointed; absent: no wait. */
+  readonly waitSeconds?: number | undefined;
+}
+
+/** How often `--wait` looks at the ledger again. */
+const WAIT_POLL_MS = 1000;
+
+/** Builds the receipt, retrying while it is only not there yet, until `waitSeconds` have passed. */
+async function buildWaiting(options: ReceiptOptions, io: ReceiptIo) {
+  const deadline = Date.now() + (options.waitSeconds ?? 0) * 1000;
+  let told = false;
+  for (;;) {
+    try {
+      return await buildReceipt(options.ledgerDir, options.requestId);
+    } catch (error) {
+      const pending =
+        error instanceof ReceiptError &&
+        (error.code === 'RECEIPT_NOT_FOUND' || error.code === 'RECEIPT_NOT_YET_CHECKPOINTED');
+      if (!pending || Date.now() + WAIT_POLL_MS > deadline) throw error;
+      if (!told) io.stderr.write(`waiting up to ${options.waitSeconds} s: ${(error as Error).message}\n`);
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
+  }
 }
 
 /** Options of `wattledger verify-receipt`. */
@@ -56,7 +80,7 @@ export async function runReceipt(options: ReceiptOptions, io: ReceiptIo): Promis
   }
   let text: string;
   try {
-    const receipt = await buildReceipt(options.ledgerDir, options.requestId);
+    const receipt = await buildWaiting(options, io);
     text = `${JSON.stringify(receipt, null, 2)}\n`;
   } catch (error) {
     if (!(error instanceof BaseError)) throw error;
@@ -109,7 +133,7 @@ export async function runVerifyReceipt(options: VerifyReceiptCliOptions, io: Rec
     return EXIT_USAGE;
   }
   const report = verifyText(text, keys);
-  io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report));
+  io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderReceiptText(report));
   return report.ok ? EXIT_OK : EXIT_FAILED;
 }
 
@@ -142,23 +166,4 @@ function verifyText(text: string, keys: readonly TrustedKey[]): ReceiptReport {
     ]);
   }
   return verifyReceipt(value, keys, { verify: createNodeEd25519Verify() });
-}
-
-function renderReport(report: ReceiptReport): string {
-  const lines: string[] = [];
-  if (report.ok) {
-    lines.push(`VERIFIED: request ${report.requestId} is in batch ${report.sequence} of ${report.origin}`);
-    if (report.simulated) lines.push(SIMULATED_BANNER);
-    lines.push(`record: ${JSON.stringify(report.record)}`);
-  } else {
-    lines.push(`FAILED: the receipt of request ${report.requestId ?? '(unreadable)'} does not verify`);
-    for (const f of report.findings) {
-      const values =
-        f.expected !== undefined || f.found !== undefined
-          ? ` (expected ${f.expected ?? '-'}, found ${f.found ?? '-'})`
-          : '';
-      lines.push(`  ${f.code} [${f.check}] ${f.location}: ${f.message}${values}`);
-    }
-  }
-  return `${lines.join('\n')}\n`;
 }

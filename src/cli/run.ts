@@ -23,17 +23,20 @@ export async function runDaemon(
   logger: Logger,
   signal: AbortSignal,
   credentialsDirectory?: string,
+  /** Opens the probes instead of `selectProbes` (the demo's simulated node); default: the configured ones. */
+  openProbes?: () => Promise<ProbeSelection>,
 ): Promise<void> {
   logger.info(
     { code: 'DAEMON_STARTING', version: VERSION, probes: config.probes.gpu, meter: config.meter },
     'wattledger starting',
   );
-  const selection = await selectProbes(config, clock, signal, (event) =>
-    logger.warn(
-      { code: 'PROBE_EVENT', probe: event.probe, event: event.type },
-      `${event.probe}: ${event.type} ${event.detail}`,
-    ),
-  );
+  const selection = await (openProbes?.() ??
+    selectProbes(config, clock, signal, (event) =>
+      logger.warn(
+        { code: 'PROBE_EVENT', probe: event.probe, event: event.type },
+        `${event.probe}: ${event.type} ${event.detail}`,
+      ),
+    ));
   logSelection(selection, logger);
   try {
     assertUsable(selection, config);

@@ -72,7 +72,7 @@ export async function buildReceipt(
       'RECEIPT_NOT_FOUND',
       `no request record with id ${JSON.stringify(requestId)} in ${ledgerDir}`,
       {
-        hint: 'check the request id and --ledger-dir; a record is stored only when its batch is sealed, so retry a request that finished a few seconds ago',
+        hint: 'check the request id and --ledger-dir; a record is sealed once every request that overlapped it on its devices has ended (at most attribution.maxDelayMs, 60 s by default) and its batch closes (ledger.batchIntervalMs, 10 s): `wattledger receipt --wait` waits for it',
       },
     );
   const batchIndex = Number(group.sequence);
@@ -103,7 +103,7 @@ function notYetCheckpointed(batchIndex: number, checkpoint: { treeSize: number }
     'RECEIPT_NOT_YET_CHECKPOINTED',
     `the record is in batch ${batchIndex}, but ${covered}`,
     {
-      hint: 'the daemon publishes a checkpoint every ledger.checkpointEveryBatches batches (default 10) and when it stops; retry after the next one',
+      hint: 'the daemon publishes a checkpoint every ledger.checkpointEveryBatches batches (default 10 × 10 s: up to 100 s) and when it stops; `wattledger receipt --wait` waits for it',
       details: { batchIndex, treeSize: checkpoint?.treeSize ?? 0 },
     },
   );
