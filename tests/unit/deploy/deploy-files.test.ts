@@ -721,7 +721,7 @@ describe('helm/wattledger', () => {
   const helm = which('helm');
   const helmSkip = helm
     ? undefined
-    : 'helm not installed (and not downloadable here): helm lint/template tests skipped';
+    : 'helm not installed (scripts/install-helm.sh installs it): helm lint/template tests skipped';
 
   const helmRun = (...args: string[]) => spawnSync('helm', args, { encoding: 'utf8', cwd: root });
   const render = (...sets: string[]) => {
