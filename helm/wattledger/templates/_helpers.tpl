@@ -110,4 +110,17 @@ volume mounts and ports.
 {{- if and (eq .Values.ledger.type "existingClaim") (not .Values.ledger.existingClaim) }}
 {{- fail "ledger.type is existingClaim but ledger.existingClaim is empty" }}
 {{- end }}
+{{- with .Values.updateStrategy }}
+{{- if and (eq (toString .type) "RollingUpdate") (ne (toString (dig "rollingUpdate" "maxSurge" 0 .)) "0") }}
+{{- fail "updateStrategy.rollingUpdate.maxSurge must be 0: a surge pod would run beside the old one and write the same node's ledger" }}
+{{- end }}
+{{- end }}
+{{- if .Values.serviceMonitor.enabled }}
+{{- if not .Values.prometheus.enabled }}
+{{- fail "serviceMonitor.enabled needs prometheus.enabled: the ServiceMonitor scrapes the <fullname>-metrics Service" }}
+{{- end }}
+{{- if not (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") }}
+{{- fail "serviceMonitor.enabled, but the cluster has no monitoring.coreos.com/v1 API: install the prometheus-operator CRDs (with helm template: --api-versions monitoring.coreos.com/v1)" }}
+{{- end }}
+{{- end }}
 {{- end }}
