@@ -1,10 +1,19 @@
+import { spawnSync } from 'node:child_process';
 import { cp, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { cliSkipReason, makeSigningKey, runCli, startSimulatedDaemon, waitForSeals } from '../helpers/cli.js';
+import { parse as parseYaml } from 'yaml';
+import {
+  CLI,
+  cliSkipReason,
+  makeSigningKey,
+  runCli,
+  startSimulatedDaemon,
+  waitForSeals,
+} from '../helpers/cli.js';
 import { ledgerLines } from '../helpers/ledger-fixture.js';
 import { OtlpReceiver } from '../helpers/otlp-receiver.js';
-import { describeUnless } from '../helpers/skip.js';
+import { describeUnless, itUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { logRecords, metricPoints } from '../integration/export/otlp-views.js';
 
@@ -15,6 +24,31 @@ import { logRecords, metricPoints } from '../integration/export/otlp-views.js';
 const skip = cliSkipReason();
 
 const AGENTS = ['node-a', 'node-b'] as const;
+const root = new URL('../../', import.meta.url).pathname;
+
+/** The data point attributes docs/examples/otel-collector.yaml keeps (its keep_keys list). */
+async function collectorKeptAttributes(): Promise<string[]> {
+  const config = parseYaml(await readFile(join(root, 'docs/examples/otel-collector.yaml'), 'utf8')) as {
+    processors: Record<string, { metric_statements?: { statements: string[] }[] }>;
+  };
+  const statements = config.processors['transform/bounded-labels']?.metric_statements?.[0]?.statements ?? [];
+  const keep = statements.find((st) => st.startsWith('keep_keys(attributes, '));
+  return JSON.parse(/\[.*\]/.exec(keep ?? '')?.[0] ?? '[]') as string[];
+}
+
+/** The FLEET.md shell block that turns archived OTLP JSON into one ledger file, as written there. */
+async function fleetRecipe(): Promise<string> {
+  const doc = await readFile(join(root, 'docs/FLEET.md'), 'utf8');
+  const after = doc.slice(doc.indexOf('<!-- recipe: archive-to-jsonl'));
+  const block = /```sh\n([\s\S]*?)```/.exec(after)?.[1];
+  if (block === undefined) throw new Error('docs/FLEET.md has no archive-to-jsonl recipe');
+  return block;
+}
+
+const jqSkip =
+  spawnSync('sh', ['-c', 'command -v jq']).status === 0
+    ? undefined
+    : 'jq not installed: FLEET.md recipe not run';
 const ORIGIN_PREFIX = 'example.com/wattledger/';
 
 describeUnless(skip)('two agents exporting to one OTLP receiver', () => {
@@ -78,6 +112,14 @@ describeUnless(skip)('two agents exporting to one OTLP receiver', () => {
       expect(Math.max(...mine.map((p) => p.value))).toBeGreaterThan(0);
     }
 
+    // Every data point carries only attributes the example collector keeps: bounded, nothing lost.
+    const kept = new Set(await collectorKeptAttributes());
+    expect(kept.size).toBeGreaterThan(5);
+    const seen = new Set(
+      metricPoints(receiver.accepted('metrics')).flatMap((p) => Object.keys(p.attributes)),
+    );
+    expect([...seen].filter((key) => !kept.has(key))).toEqual([]);
+
     // Logs: each agent's signed batches, in its ledger's order, under its own origin.
     const batches = logRecords(receiver.accepted('logs')).filter(
       (r) => r.eventName === 'wattledger.batch.signed',
@@ -108,6 +150,37 @@ describeUnless(skip)('two agents exporting to one OTLP receiver', () => {
       expect(wrongKey.code).toBe(1);
     }
   }, 90_000);
+
+  itUnless(jqSkip)(
+    'FLEET.md’s recipe turns the archived OTLP JSON back into a ledger file per origin that verifies',
+    async () => {
+      const receiver = await OtlpReceiver.start();
+      cleanups.push(() => receiver.close());
+      const agents = await runTwoAgents(receiver, 2);
+      const [first] = agents as [(typeof agents)[number]];
+      // The archive: each accepted request as one OTLP JSON object (the awss3 exporter's otlp_json),
+      // every request twice, as an at-least-once pipeline may store them.
+      const archive = join(first.dir, 'work', 'archive');
+      await mkdir(archive, { recursive: true });
+      const requests = receiver.accepted('logs');
+      for (const [i, request] of [...requests, ...requests].entries()) {
+        await writeFile(join(archive, `${String(i).padStart(4, '0')}.json`), JSON.stringify(request));
+      }
+      for (const agent of agents) {
+        const recipe = (await fleetRecipe())
+          .replace(/^ORIGIN=.*$/m, `ORIGIN='${agent.origin}'`)
+          .replace('--key node.pub', `--key '${agent.key}.pub'`);
+        const script = `wattledger() { '${process.execPath}' '${CLI}' "$@"; }\nset -e\n${recipe}`;
+        const result = spawnSync('bash', ['-c', script], { cwd: join(first.dir, 'work'), encoding: 'utf8' });
+        expect(result.status, result.stdout + result.stderr).toBe(0);
+        expect(result.stdout).toContain(`origin       ${agent.origin}`);
+        expect(result.stdout).toContain('VERIFIED');
+        const file = await readFile(join(first.dir, 'work', 'ledger.jsonl'), 'utf8');
+        expect(file).toBe(`${(await ledgerLines(agent.ledger)).join('\n')}\n`);
+      }
+    },
+    90_000,
+  );
 
   it('both ledgers, with both public keys, in one `wattledger verify` call', async (ctx) => {
     const receiver = await OtlpReceiver.start();
