@@ -26,9 +26,9 @@ const skip = cliSkipReason();
 const AGENTS = ['node-a', 'node-b'] as const;
 const root = new URL('../../', import.meta.url).pathname;
 
-/** The data point attributes docs/examples/otel-collector.yaml keeps (its keep_keys list). */
+/** The data point attributes docs/fleet/otel-collector.yaml keeps (its keep_keys list). */
 async function collectorKeptAttributes(): Promise<string[]> {
-  const config = parseYaml(await readFile(join(root, 'docs/examples/otel-collector.yaml'), 'utf8')) as {
+  const config = parseYaml(await readFile(join(root, 'docs/fleet/otel-collector.yaml'), 'utf8')) as {
     processors: Record<string, { metric_statements?: { statements: string[] }[] }>;
   };
   const statements = config.processors['transform/bounded-labels']?.metric_statements?.[0]?.statements ?? [];

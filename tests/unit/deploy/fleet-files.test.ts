@@ -4,14 +4,14 @@ import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import * as names from '../../../src/export/names.js';
 
-// docs/examples/otel-collector.yaml, checked for what can be checked without a collector (none is
+// docs/fleet/otel-collector.yaml, checked for what can be checked without a collector (none is
 // packaged for this project's machines; docs/FLEET.md says so): the pipelines are wired, the ledger
 // pipeline cannot change a record, and the metric labels kept are exactly the ones wattledger exports.
 
 type Json = Record<string, unknown>;
 const root = new URL('../../../', import.meta.url).pathname;
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
-const config = parseYaml(read('docs/examples/otel-collector.yaml'), { strict: true, uniqueKeys: true }) as {
+const config = parseYaml(read('docs/fleet/otel-collector.yaml'), { strict: true, uniqueKeys: true }) as {
   extensions: Json;
   receivers: Json;
   processors: Record<string, Json>;
@@ -36,7 +36,7 @@ const metricAttributes = Object.entries(names)
       ![names.ATTR_BATCH_SEQUENCE, names.ATTR_LOG_ORIGIN, names.ATTR_CHECKPOINT_TREE_SIZE].includes(key),
   );
 
-describe('docs/examples/otel-collector.yaml', () => {
+describe('docs/fleet/otel-collector.yaml', () => {
   it('has a metrics and a ledger-logs pipeline, both from the OTLP receiver', () => {
     expect(pipelines.map(([name]) => name.split('/')[0]).sort()).toEqual(['logs', 'metrics']);
     for (const [, pipeline] of pipelines) expect(pipeline.receivers).toEqual(['otlp']);
@@ -93,7 +93,7 @@ describe('docs/FLEET.md', () => {
   const doc = read('docs/FLEET.md');
 
   it('links the example files that exist', () => {
-    for (const file of ['examples/otel-collector.yaml', 'examples/helm-fleet-values.yaml']) {
+    for (const file of ['fleet/otel-collector.yaml', 'fleet/helm-values.yaml']) {
       expect(doc).toContain(`(${file})`);
       expect(() => read(`docs/${file}`)).not.toThrow();
     }

@@ -56,12 +56,12 @@ const WITH_CRDS = ['--api-versions', 'monitoring.coreos.com/v1'];
 /** Value sets an operator would use; each must render and every manifest must validate. */
 const SCENARIOS: Record<string, { sets: string[]; extra?: string[] }> = {
   defaults: { sets: [] },
-  'docs/examples/helm-fleet-values.yaml (OTLP to the gateway, API, NetworkPolicy)': {
+  'docs/fleet/helm-values.yaml (OTLP to the gateway, API, NetworkPolicy)': {
     sets: [
       'image.digest=sha256:0000000000000000000000000000000000000000000000000000000000000000',
       'imagePullSecrets[0].name=registry',
     ],
-    extra: ['--values', join(root, 'docs/examples/helm-fleet-values.yaml'), ...WITH_CRDS],
+    extra: ['--values', join(root, 'docs/fleet/helm-values.yaml'), ...WITH_CRDS],
   },
   'Prometheus scraping through a ServiceMonitor': {
     sets: [
