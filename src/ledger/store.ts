@@ -4,10 +4,10 @@
  * leave at most one partial line, which the next open quarantines under `torn/`, never drops.
  */
 import { isUtf8 } from 'node:buffer';
-import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LedgerError, ledgerIoError } from './errors.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, type LedgerLock } from './lock.js';
 import { type LedgerLine, readLedgerLines } from './reader.js';
 import {
   fsyncDirectory,
@@ -75,7 +75,7 @@ export class LedgerStore {
   readonly dir: string;
   readonly maxSegmentBytes: number;
   readonly #emit: (event: LedgerEvent) => void;
-  readonly #lockPath: string;
+  readonly #lock: LedgerLock;
   #active: ActiveSegment | undefined;
   #lineCount: number;
   #lastLine: string | null;
@@ -87,7 +87,7 @@ export class LedgerStore {
     options: Required<Omit<LedgerStoreOptions, 'onEvent' | 'onLine'>>,
     emit: (event: LedgerEvent) => void,
     state: {
-      lockPath: string;
+      lock: LedgerLock;
       active: ActiveSegment | undefined;
       lineCount: number;
       lastLine: string | null;
@@ -96,7 +96,7 @@ export class LedgerStore {
     this.dir = options.dir;
     this.maxSegmentBytes = options.maxSegmentBytes;
     this.#emit = emit;
-    this.#lockPath = state.lockPath;
+    this.#lock = state.lock;
     this.#active = state.active;
     this.#lineCount = state.lineCount;
     this.#lastLine = state.lastLine;
@@ -122,14 +122,14 @@ export class LedgerStore {
       }
     };
     await createDirectory(options.dir);
-    const lockPath = await acquireLock(options.dir, (lockPath, stalePid) =>
+    const lock = await acquireLock(options.dir, (lockPath, stalePid) =>
       emit({ kind: 'stale-lock-taken-over', lockPath, stalePid }),
     );
     try {
       const state = await recover(options.dir, emit, options.onLine);
-      return new LedgerStore({ dir: options.dir, maxSegmentBytes }, emit, { lockPath, ...state });
+      return new LedgerStore({ dir: options.dir, maxSegmentBytes }, emit, { lock, ...state });
     } catch (error) {
-      await rm(lockPath, { force: true });
+      await lock.release();
       throw error;
     }
   }
@@ -218,7 +218,7 @@ export class LedgerStore {
         await this.#active?.handle.close();
       } finally {
         this.#active = undefined;
-        await rm(this.#lockPath, { force: true });
+        await this.#lock.release();
       }
     })();
     return this.#closing;

@@ -69,13 +69,6 @@ function spawnNode(args: readonly string[]): ChildProcess {
   return child;
 }
 
-async function deadPid(): Promise<number> {
-  const child = spawnNode(['-e', '']);
-  await new Promise((done) => child.once('exit', done));
-  if (child.pid === undefined) throw new Error('child has no pid');
-  return child.pid;
-}
-
 describe('LedgerStore', () => {
   it('starts an empty ledger and resumes lastLine and lineCount after reopening', async () => {
     const first = await openStore();
@@ -273,39 +266,7 @@ describe('LedgerStore lock', () => {
     await store.close();
     await expect(openStore()).resolves.toBeDefined();
   });
-
-  it('refuses to open while another live process holds the lock', async () => {
-    const holder = spawnNode(['-e', 'setTimeout(() => {}, 20000)']);
-    const dir = join(tmp, 'ledger');
-    await (await openStore()).store.close();
-    await writeFile(join(dir, 'ledger.lock'), `${holder.pid}\n`);
-    await expect(openStore()).rejects.toMatchObject({
-      code: 'LEDGER_LOCKED',
-      message: expect.stringContaining(`process ${holder.pid}`),
-      details: { pid: holder.pid },
-    });
-  });
-
-  it('takes over a stale lock of a dead process with an event', async () => {
-    const pid = await deadPid();
-    const dir = join(tmp, 'ledger');
-    await (await openStore()).store.close();
-    await writeFile(join(dir, 'ledger.lock'), `${pid}\n`);
-    const { events } = await openStore();
-    expect(events).toEqual([
-      { kind: 'stale-lock-taken-over', lockPath: join(dir, 'ledger.lock'), stalePid: pid },
-    ]);
-    expect(await readFile(join(dir, 'ledger.lock'), 'utf8')).toMatch(new RegExp(`^${process.pid}\\n`));
-  });
-
-  it('treats a lock written in an earlier boot as stale even if its pid is alive now', async () => {
-    const holder = spawnNode(['-e', 'setTimeout(() => {}, 20000)']);
-    const dir = join(tmp, 'ledger');
-    await (await openStore()).store.close();
-    await writeFile(join(dir, 'ledger.lock'), `${holder.pid}\n00000000-0000-0000-0000-000000000000\n`);
-    const { events } = await openStore();
-    expect(events).toMatchObject([{ kind: 'stale-lock-taken-over', stalePid: holder.pid }]);
-  });
+  // Other processes, kill -9 and stale records: tests/integration/ledger/lock.test.ts.
 });
 
 /** Line `i` of the crash test; every 40th is 1 MiB so a kill can land inside one large write. */
