@@ -48,6 +48,8 @@ export interface SpanIntakeStats {
   joinedAfterRecord: number;
   /** Their trace holds several requests reported another way: counted there, unchanged. */
   joinedTrace: number;
+  /** Rejected because reading them threw (a bug; each is logged as `SPANS_SPAN_FAILED`). Also in `rejected`. */
+  failed: number;
 }
 
 /** The result of one export. */
@@ -66,6 +68,8 @@ export interface SpanIntakeOptions {
   readonly clock: Clock;
   readonly resolveEngine: EngineResolver;
   readonly join: SpanJoinIndex;
+  /** Told about a span whose reading threw; it is rejected alone. */
+  readonly onSpanFailure?: (span: OtlpSpan, error: unknown) => void;
 }
 
 /** See the module comment. Synchronous, never throws on span content. */
@@ -81,6 +85,7 @@ export class SpanIntake {
     joinedAfterEnd: 0,
     joinedAfterRecord: 0,
     joinedTrace: 0,
+    failed: 0,
   };
   private readonly seen = new Set<string>();
 
@@ -97,7 +102,7 @@ export class SpanIntake {
     const problems: string[] = [];
     for (const span of spans) {
       this.counts.spans += 1;
-      const problem = this.applyOne(span, anchor);
+      const problem = this.applyGuarded(span, anchor);
       if (problem !== null) {
         this.counts.rejected += 1;
         problems.push(`span ${span.spanId || '(no id)'}: ${problem}`);
@@ -107,6 +112,20 @@ export class SpanIntake {
     const shown = problems.slice(0, 3).join('; ');
     const more = problems.length > 3 ? ` (and ${problems.length - 3} more)` : '';
     return { rejected: problems.length, message: `${problems.length} span(s) not used: ${shown}${more}` };
+  }
+
+  /**
+   * {@link applyOne}, with a span whose content still makes it throw rejected alone (and counted in
+   * `failed`): a bug must cost that span, not the whole export, which an exporter would retry.
+   */
+  private applyGuarded(span: OtlpSpan, anchor: Anchor): string | null {
+    try {
+      return this.applyOne(span, anchor);
+    } catch (error) {
+      this.counts.failed += 1;
+      this.o.onSpanFailure?.(span, error);
+      return 'could not be read (an internal error; the daemon log has it)';
+    }
   }
 
   /** `null` when used, ignored or a duplicate; else why it was rejected. */

@@ -1,5 +1,5 @@
 import type { RequestOperation, RequestUsage } from '../requests/types.js';
-import { latencyNanos, rustDurationNanos } from './durations.js';
+import { isRustDuration, latencyNanos, rustDurationNanos } from './durations.js';
 import type { EngineChoice } from './engines.js';
 import { type AttributeValue, type OtlpSpan, SPAN_KIND, STATUS_ERROR } from './model.js';
 
@@ -64,6 +64,7 @@ export function mapSpan(span: OtlpSpan, resolveEngine: EngineResolver): SpanMapp
   const choice = resolveEngine(model, text(span.resource.get('service.name')));
   if ('problem' in choice) return { kind: 'rejected', reason: choice.problem };
   const timing = genAi ? genAiTiming(span) : tgiTiming(span);
+  if ('problem' in timing) return { kind: 'rejected', reason: timing.problem };
   return {
     kind: 'request',
     request: {
@@ -92,12 +93,29 @@ function isGenAi(attributes: ReadonlyMap<string, AttributeValue>): boolean {
 function isTgi(attributes: ReadonlyMap<string, AttributeValue>): boolean {
   const duration = (key: string) => {
     const value = text(attributes.get(key));
-    return value !== null && rustDurationNanos(value) !== null;
+    return value !== null && isRustDuration(value);
   };
   return duration('queue_time') && duration('inference_time');
 }
 
 type Timing = Pick<SpanRequest, 'scheduledUnixNanos' | 'firstTokenUnixNanos'>;
+
+/** Why an attribute's value is not a usable duration: its path, what was expected, what was found. */
+function durationProblem(
+  key: string,
+  expected: string,
+  value: AttributeValue | undefined,
+): { problem: string } {
+  const found = typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : String(value);
+  return { problem: `attributes["${key}"]: expected ${expected}, found ${found}` };
+}
+
+const LATENCY_KEYS = {
+  queue: 'gen_ai.latency.time_in_queue',
+  ttft: 'gen_ai.latency.time_to_first_token',
+  prefill: 'gen_ai.latency.time_in_model_prefill',
+  decode: 'gen_ai.latency.time_in_model_decode',
+} as const;
 
 /**
  * vLLM measures `time_to_first_token` from arrival, `time_in_queue` from when the request was
@@ -107,18 +125,21 @@ type Timing = Pick<SpanRequest, 'scheduledUnixNanos' | 'firstTokenUnixNanos'>;
  * token = scheduled + prefill, else end − `time_in_model_decode`. Each is clamped into the span:
  * arrival ≤ scheduled ≤ first token ≤ end.
  */
-function genAiTiming(span: OtlpSpan): Timing {
+function genAiTiming(span: OtlpSpan): Timing | { problem: string } {
   const a = span.attributes;
   const duration = span.endUnixNanos - span.startUnixNanos;
-  const lat = latencyNanos(
-    {
-      queue: num(a.get('gen_ai.latency.time_in_queue')),
-      ttft: num(a.get('gen_ai.latency.time_to_first_token')),
-      prefill: num(a.get('gen_ai.latency.time_in_model_prefill')),
-      decode: num(a.get('gen_ai.latency.time_in_model_decode')),
-    },
-    duration,
-  );
+  const values = Object.fromEntries(
+    Object.entries(LATENCY_KEYS).map(([name, key]) => [name, num(a.get(key))]),
+  ) as Record<keyof typeof LATENCY_KEYS, number | null>;
+  const lat = latencyNanos(values, duration) as Record<keyof typeof LATENCY_KEYS, bigint | null>;
+  // A value that was sent but is no duration (negative, not finite, over ~104 days) rejects the span.
+  for (const name of Object.keys(LATENCY_KEYS) as (keyof typeof LATENCY_KEYS)[])
+    if (values[name] !== null && lat[name] === null)
+      return durationProblem(
+        LATENCY_KEYS[name],
+        'seconds, a finite number from 0 to about 104 days',
+        a.get(LATENCY_KEYS[name]),
+      );
   const arrival = span.startUnixNanos;
   const end = span.endUnixNanos;
   if (lat.ttft != null) {
@@ -134,12 +155,16 @@ function genAiTiming(span: OtlpSpan): Timing {
 }
 
 /** TGI: validation (tokenizing, on the CPU) and queue come before any GPU work. */
-function tgiTiming(span: OtlpSpan): Timing {
-  const nanos = (key: string) => {
-    const value = text(span.attributes.get(key));
-    return value === null ? 0n : (rustDurationNanos(value) ?? 0n);
-  };
-  let scheduled = span.startUnixNanos + nanos('validation_time') + nanos('queue_time');
+function tgiTiming(span: OtlpSpan): Timing | { problem: string } {
+  let scheduled = span.startUnixNanos;
+  for (const key of ['validation_time', 'queue_time']) {
+    const value = span.attributes.get(key);
+    if (value === undefined) continue;
+    const nanos = typeof value === 'string' ? rustDurationNanos(value) : null;
+    if (nanos === null)
+      return durationProblem(key, 'a Rust duration such as "12.5ms", at most about 104 days', value);
+    scheduled += nanos;
+  }
   if (scheduled > span.endUnixNanos) scheduled = span.endUnixNanos;
   return { scheduledUnixNanos: scheduled, firstTokenUnixNanos: null };
 }

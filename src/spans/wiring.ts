@@ -59,6 +59,11 @@ export async function startSpanIntake(options: {
     clock: options.clock,
     resolveEngine,
     join: options.join,
+    onSpanFailure: (span, error) =>
+      logger.error(
+        { code: 'SPANS_SPAN_FAILED', traceId: span.traceId, spanId: span.spanId, err: String(error) },
+        `spans: span ${span.spanId || '(no id)'} could not be read; rejected alone: ${String(error)}`,
+      ),
   });
   const server = await createSpanServer({
     intake,
