@@ -104,6 +104,8 @@ function mergeInto(
   for (const [key, value] of Object.entries(values)) {
     const path = prefix ? `${prefix}.${key}` : key;
     if (isPlainObject(value)) {
+      // An empty mapping adds nothing: it must not hide an earlier layer's wrong value (`api: "yes"`).
+      if (Object.keys(value).length === 0 && target[key] !== undefined) continue;
       if (!isPlainObject(target[key])) target[key] = {};
       mergeInto(target[key] as Record<string, unknown>, value, source, path, sourceOf);
     } else {
@@ -151,23 +153,35 @@ function toProblem(issue: z.core.$ZodIssue, input: unknown, sourceOf: Map<string
   return { path, expected: expectedText(issue), found: describe(value), ...(source ? { source } : {}) };
 }
 
+/** zod's type names as a person reads them. */
+const TYPE_NAMES: Readonly<Record<string, string>> = {
+  int: 'an integer',
+  object: 'a mapping',
+  array: 'a list',
+  boolean: 'a boolean (true or false)',
+};
+
 function expectedText(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.expected === 'int' ? 'an integer' : `a ${issue.expected}`;
+      return TYPE_NAMES[issue.expected] ?? `a ${issue.expected}`;
     case 'invalid_value':
       return `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'too_small':
       return `${issue.origin === 'string' ? 'a string of length' : 'a value'} >= ${String(issue.minimum)}`;
     case 'too_big':
       return `${issue.origin === 'string' ? 'a string of length' : 'a value'} <= ${String(issue.maximum)}`;
+    case 'invalid_format':
+      return issue.format === 'url'
+        ? 'a URL such as http://localhost:4318'
+        : `text in ${issue.format} format`;
     default:
       return issue.message.toLowerCase();
   }
 }
 
 function describe(value: unknown): string {
-  if (value === undefined) return 'nothing';
+  if (value === undefined) return 'no value';
   if (typeof value === 'string') return JSON.stringify(value);
   if (Array.isArray(value)) return 'a list';
   if (isPlainObject(value)) return 'a mapping';

@@ -148,7 +148,7 @@ function add(problems: Problems, path: string, expected: string, found: string):
 }
 
 function foundOf(value: unknown): string {
-  if (value === undefined) return 'nothing';
+  if (value === undefined) return 'no value';
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'string')

@@ -93,3 +93,23 @@ describe('loadConfig', () => {
     await expect(loadConfig({ file, env: {} })).rejects.toMatchObject({ code: 'CONFIG_PARSE_FAILED' });
   });
 });
+
+describe('loadConfig messages a person can act on', () => {
+  it('refuses a section given as a scalar even when a flag layer adds an empty mapping', async () => {
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, 'api: "yes"\n');
+    const error = await loadConfig({ env: {}, file, flags: { api: {}, proxy: {} } }).catch((e) => e);
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.problems).toEqual([{ path: 'api', expected: 'a mapping', found: '"yes"', source: file }]);
+  });
+
+  it('names the expectation of a URL and of a missing value in words', async () => {
+    const file = join(dir, 'config.yaml');
+    await writeFile(file, 'otlp:\n  endpoint: "not a url"\nengines:\n  - devices: all\n');
+    const error = (await loadConfig({ env: {}, file }).catch((e) => e)) as ConfigError;
+    expect(error.message).toContain('otlp.endpoint (from');
+    expect(error.message).toContain('expected a URL such as http://localhost:4318, found "not a url"');
+    expect(error.message).toMatch(/engines\.0\.id[^\n]*found no value/);
+    expect(error.message).not.toMatch(/found nothing|expected invalid/);
+  });
+});
