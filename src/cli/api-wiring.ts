@@ -11,7 +11,12 @@ import type { OpenLedger } from './ledger-wiring.js';
 export interface DaemonApi {
   readonly index: LedgerIndex;
   /** Starts serving (after the ledger is open); the index is built first, with progress logged. */
-  start(ledger: OpenLedger, meter: Meter, running: () => boolean): Promise<void>;
+  start(
+    ledger: OpenLedger,
+    meter: Meter,
+    running: () => boolean,
+    ledgerDetail?: () => Record<string, unknown>,
+  ): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -24,7 +29,7 @@ export function createDaemonApi(config: Config, logger: Logger): DaemonApi {
   let server: ApiServer | null = null;
   return {
     index,
-    start: async (ledger, meter, running) => {
+    start: async (ledger, meter, running, ledgerDetail) => {
       await index.build({
         onProgress: (progress) =>
           logger.debug({ code: 'API_INDEX_PROGRESS', progress }, 'indexing the ledger'),
@@ -36,7 +41,12 @@ export function createDaemonApi(config: Config, logger: Logger): DaemonApi {
         keys: { current: ledger.publicKey },
         health: () => ({
           ready: running(),
-          detail: { origin: ledger.origin, devices: meter.status().length, ...meter.health() },
+          detail: {
+            origin: ledger.origin,
+            devices: meter.status().length,
+            ...meter.health(),
+            ...(ledgerDetail?.() ?? {}),
+          },
         }),
         listen,
         maxPageSize: config.api.maxPageSize,

@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { systemClock } from '../clock.js';
 import { addCommonOptions, type CommonOptions, loadContext } from './common.js';
+import type { Shutdown } from './shutdown.js';
 
 /** The measuring commands: `run` (the daemon), `probe` and `watch`. Each loads its modules when it runs. */
 
@@ -69,8 +70,8 @@ function positiveInt(value: string): number {
   return Number(value);
 }
 
-/** Registers `run`, `probe` and `watch`; `shutdownSignal` aborts on SIGTERM/SIGINT. */
-export function registerMeasureCommands(program: Command, shutdownSignal: () => AbortSignal): void {
+/** Registers `run`, `probe` and `watch`; `shutdown` installs the SIGTERM/SIGINT handling (src/cli/shutdown.ts). */
+export function registerMeasureCommands(program: Command, shutdown: () => Shutdown): void {
   addCommonOptions(program.command('run'))
     .description(
       'run the daemon: sample GPU and host energy, seal signed batches into the ledger, until SIGTERM/SIGINT',
@@ -104,12 +105,15 @@ export function registerMeasureCommands(program: Command, shutdownSignal: () => 
     )
     .action(async (options: RunOptions) => {
       const { config, logger } = await loadContext(options, process.env, {}, runFlags(options));
+      const { signal, hurry } = shutdown();
       await (await import('./run.js')).runDaemon(
         config,
         systemClock,
         logger,
-        shutdownSignal(),
+        signal,
         process.env.CREDENTIALS_DIRECTORY,
+        undefined,
+        hurry,
       );
     });
 
@@ -143,7 +147,7 @@ export function registerMeasureCommands(program: Command, shutdownSignal: () => 
       await (await import('./watch.js')).runWatch(config, systemClock, {
         refreshMs: options.refreshMs,
         ...(options.frames !== undefined ? { frames: options.frames } : {}),
-        signal: shutdownSignal(),
+        signal: shutdown().signal,
         out: process.stdout,
       });
     });

@@ -1,12 +1,14 @@
 import type { ScannedLine } from '../api/ledger-index.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
+import { ConfigError } from '../errors.js';
 import type { OtlpExport, OtlpExportOptions } from '../export/index.js';
 import type { SealedBatch } from '../ledger/batcher.js';
 import type { Logger } from '../log.js';
 import type { Meter } from '../meter/meter.js';
 import type { DeviceInfo } from '../probes/types.js';
 import type { DaemonApi } from './api-wiring.js';
+import { LedgerHealth } from './ledger-health.js';
 import type { OpenLedger } from './ledger-wiring.js';
 import type { RequestPipeline } from './request-pipeline.js';
 
@@ -19,10 +21,13 @@ export interface DaemonServices {
   /** Starts what serves or exports, before the meter's first tick (the API) and after it (intake). */
   startBeforeMeter(running: () => boolean): Promise<void>;
   startAfterMeter(): Promise<void>;
-  /** Stops intake (no new requests) before the meter stops. */
-  stopIntake(): Promise<void>;
-  /** After the meter's last tick: allocate what is pending, seal the last window, flush exports. */
-  stopAfterMeter(): Promise<void>;
+  /** Stops intake (no new requests) before the meter stops; `hurry` cuts the drain short. */
+  stopIntake(hurry?: AbortSignal): Promise<void>;
+  /**
+   * After the meter's last tick: allocate what is pending, seal the last window, flush exports.
+   * Rejects (`LEDGER_IO`) when the last batches could not be written; `hurry` shortens the retries.
+   */
+  stopAfterMeter(hurry?: AbortSignal): Promise<void>;
 }
 
 interface ServiceInputs {
@@ -38,6 +43,7 @@ interface ServiceInputs {
 export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonServices> {
   const { config, logger, meter } = inputs;
   if (!config.ledger.enabled) {
+    refuseIntakeWithoutLedger(config);
     logger.warn(
       { code: 'LEDGER_DISABLED' },
       'ledger.enabled is false: measurements are not signed or stored',
@@ -56,6 +62,7 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
     };
   }
   let ledger: OpenLedger | null = null;
+  let health: LedgerHealth | null = null;
   let otlp: OtlpExport | null = null;
   const factors = (await import('../factors/index.js')).buildFactorSnapshot(config.factors);
   const pipeline: RequestPipeline = (await import('./request-pipeline.js')).buildRequestPipeline({
@@ -63,6 +70,7 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
     factors,
     batcher: () => ledger?.batcher ?? null,
     onRecord: () => (otlp ? (record) => otlp?.recordRequest(record) : null),
+    health: () => health,
   });
   const api: DaemonApi | null = config.api.enabled
     ? (await import('./api-wiring.js')).createDaemonApi(config, logger)
@@ -79,6 +87,8 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
     attribution: { deviceIds: pipeline.attributedDeviceIds, method: pipeline.attributor.method },
   });
   ledger = opened;
+  health = new LedgerHealth(opened.batcher, logger);
+  const ledgerHealth = health;
   meter.subscribe((tick) => opened.batcher.onTick(tick));
   meter.subscribe((tick) => pipeline.onTick(tick));
   try {
@@ -92,18 +102,56 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
   }
   return {
     startBeforeMeter: async (running) => {
-      await api?.start(opened, meter, running);
+      // Not ready while the ledger cannot write: a load balancer sends new work elsewhere.
+      await api?.start(
+        opened,
+        meter,
+        () => running() && ledgerHealth.writable,
+        () => ledgerHealth.detail(),
+      );
     },
     startAfterMeter: () => pipeline.start(),
-    stopIntake: () => pipeline.stopIntake(),
-    stopAfterMeter: async () => {
+    stopIntake: (hurry) => pipeline.stopIntake(hurry),
+    stopAfterMeter: async (hurry) => {
       // Allocate everything still pending, then seal the last window: nothing measured is lost.
       pipeline.finish();
-      await opened.close();
-      await otlp?.stop();
-      await api?.close();
+      const onHurry = () => opened.batcher.hurry();
+      hurry?.addEventListener('abort', onHurry, { once: true });
+      try {
+        const closing = opened.close();
+        if (hurry?.aborted) onHurry();
+        await closing;
+      } finally {
+        hurry?.removeEventListener('abort', onHurry);
+        await otlp?.stop();
+        await api?.close();
+      }
     },
   };
+}
+
+/**
+ * Without a ledger nothing is attributed or sealed, so a proxy, event API or span intake would
+ * take requests and lose them (a client of `--no-ledger --proxy` would get connection refused).
+ */
+function refuseIntakeWithoutLedger(config: Config): void {
+  const wanted = (
+    [
+      ['proxy.enabled', config.proxy.enabled, '--proxy'],
+      ['events.enabled', config.events.enabled, 'events.enabled'],
+      ['spans.enabled', config.spans.enabled, '--spans'],
+    ] as const
+  ).filter(([, enabled]) => enabled);
+  if (wanted.length === 0) return;
+  throw new ConfigError(
+    'CONFIG_INVALID',
+    `ledger.enabled is false (--no-ledger), which takes no requests, but ${wanted.map(([path]) => path).join(', ')} ${wanted.length === 1 ? 'is' : 'are'} on: drop ${wanted.map(([, , flag]) => flag).join(', ')} or the --no-ledger`,
+    wanted.map(([path]) => ({
+      path,
+      expected: 'false while ledger.enabled is false',
+      found: 'true',
+    })),
+  );
 }
 
 /** Starts OTLP and/or Prometheus export; without a ledger, the resource has no signed host id. */

@@ -22,9 +22,13 @@ import type { SpanIntakeStats } from '../spans/intake.js';
 import { SpanJoinIndex } from '../spans/join.js';
 import type { RunningSpanIntake } from '../spans/wiring.js';
 import { NANOS_PER_MILLI } from '../units.js';
+import type { LedgerHealth } from './ledger-health.js';
 
-/** How long a stop waits for in-flight proxied requests before closing anyway. */
-const PROXY_DRAIN_MS = 10_000;
+/**
+ * How long a stop waits for open requests (proxied ones in flight, event-API ones not yet ended)
+ * before it ends them as cancelled; a second SIGTERM cuts it short.
+ */
+export const STOP_DRAIN_MS = 10_000;
 
 /** Requests in, records out: the proxy (when enabled) feeding the attributor feeding the ledger. */
 export interface RequestPipeline {
@@ -36,8 +40,11 @@ export interface RequestPipeline {
   /** Meter listener. */
   onTick(tick: MeterTick): void;
   start(): Promise<void>;
-  /** Stops taking requests (waits a while for those in flight). */
-  stopIntake(): Promise<void>;
+  /**
+   * Stops taking requests: waits up to {@link STOP_DRAIN_MS} (or until `hurry` aborts) for those
+   * open, then ends the rest as cancelled, logged, so that each is sealed with what was measured.
+   */
+  stopIntake(hurry?: AbortSignal): Promise<void>;
   /** Allocates everything still pending; call after the meter's last tick, before the last seal. */
   finish(): void;
   /** Span intake's counters since start; `null` when intake is off or not started. */
@@ -85,6 +92,8 @@ export function buildRequestPipeline(options: {
   readonly onRecord?: () => ((record: RequestEnergyRecord) => void) | null;
   /** systemd's credentials directory (event API tokens). */
   readonly credentialsDirectory?: string | undefined;
+  /** Whether the ledger takes writes; read on each request (see `ledger-health.ts`). */
+  readonly health?: () => LedgerHealth | null;
 }): RequestPipeline {
   const { config, clock, logger, devices, batcher } = options;
   const engines = resolveEngines(config, devices);
@@ -140,7 +149,11 @@ export function buildRequestPipeline(options: {
     spanJoin?.observe(event);
     attributor.onEvent(event);
   };
-  const proxy = config.proxy.enabled ? buildProxy(config, clock, logger, engines, onEvent, inline) : null;
+  const admission = () => options.health?.()?.admission() ?? null;
+  const gate = new ProxyGate(onEvent, clock, () => options.health?.() ?? null);
+  const proxy = config.proxy.enabled
+    ? buildProxy(config, clock, logger, engines, (event) => gate.forward(event), inline)
+    : null;
   let events: EventApiServer | null = null;
   let spans: RunningSpanIntake | null = null;
   return {
@@ -151,9 +164,13 @@ export function buildRequestPipeline(options: {
     onTick: (tick) => attributor.onTick(tick),
     start: async () => {
       if (config.events.enabled) {
-        events = await startEventApi(config, clock, logger, engines, onEvent, options.credentialsDirectory);
+        events = await startEventApi(config, clock, logger, engines, onEvent, {
+          credentialsDirectory: options.credentialsDirectory,
+          admission,
+        });
       }
-      if (spanJoin !== null) spans = await startSpans(config, clock, logger, engines, attributor, spanJoin);
+      if (spanJoin !== null)
+        spans = await startSpans(config, clock, logger, engines, attributor, spanJoin, admission);
       if (!proxy) return;
       const { host, port } = parseListenAddress(config.proxy.listen);
       proxy.server.listen(port, host);
@@ -170,14 +187,19 @@ export function buildRequestPipeline(options: {
         `measuring proxy on ${url}`,
       );
     },
-    stopIntake: async () => {
-      await events?.close();
-      await spans?.close();
-      if (proxy)
-        await Promise.race([
-          proxy.close(),
-          new Promise((resolve) => setTimeout(resolve, PROXY_DRAIN_MS).unref()),
-        ]);
+    stopIntake: async (hurry) => {
+      const drained = (closing: Promise<unknown>) => raceDrain(closing, hurry);
+      await Promise.all([
+        events?.close({ drainMs: STOP_DRAIN_MS, ...(hurry ? { hurry } : {}) }),
+        spans?.close(),
+        proxy ? drained(proxy.close()) : undefined,
+      ]);
+      const cancelled = gate.endOpen();
+      if (cancelled.length > 0)
+        logger.warn(
+          { code: 'PROXY_OPEN_AT_STOP', count: cancelled.length, requestIds: cancelled.slice(0, 50) },
+          `proxy: ${cancelled.length} request(s) still in flight at stop were ended as cancelled and sealed with what was measured`,
+        );
     },
     finish: () => attributor.flush(),
     spanStats: () => spans?.stats() ?? null,
@@ -240,16 +262,96 @@ function buildProxy(
   });
 }
 
+/** Resolves when `closing` does, after {@link STOP_DRAIN_MS}, or when `hurry` aborts. */
+function raceDrain(closing: Promise<unknown>, hurry: AbortSignal | undefined): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  let onHurry: (() => void) | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, STOP_DRAIN_MS);
+    timer.unref();
+    onHurry = resolve;
+    if (hurry?.aborted) resolve();
+    hurry?.addEventListener('abort', onHurry, { once: true });
+  });
+  return Promise.race([closing, waited]).finally(() => {
+    clearTimeout(timer);
+    if (onHurry) hurry?.removeEventListener('abort', onHurry);
+  });
+}
+
+/**
+ * Between the proxy and attribution. While the ledger cannot write, a new proxied request is
+ * relayed unmeasured (its events are dropped and counted); requests measured before keep their
+ * events. At stop, requests still in flight are ended as cancelled.
+ */
+class ProxyGate {
+  private readonly open = new Set<string>();
+  private readonly unmeasured = new Set<string>();
+
+  constructor(
+    private readonly sink: RequestEventSink,
+    private readonly clock: Clock,
+    private readonly health: () => LedgerHealth | null,
+  ) {}
+
+  forward(event: RequestEvent): void {
+    if (event.type === 'start') {
+      const health = this.health();
+      if (health !== null && !health.writable) {
+        health.countUnmeasured();
+        this.unmeasured.add(event.requestId);
+        // Bounded: the oldest ids go first (their late events then reach the attributor as unknown).
+        if (this.unmeasured.size > MAX_TRACKED_IDS) this.unmeasured.delete(first(this.unmeasured));
+        return;
+      }
+      this.open.add(event.requestId);
+      if (this.open.size > MAX_TRACKED_IDS) this.open.delete(first(this.open));
+    } else if (this.unmeasured.has(event.requestId)) {
+      if (event.type === 'end') this.unmeasured.delete(event.requestId);
+      return;
+    } else if (event.type === 'end') this.open.delete(event.requestId);
+    this.sink(event);
+  }
+
+  /** Ends the requests still open as cancelled, now; returns their ids. */
+  endOpen(): string[] {
+    const ids = [...this.open];
+    this.open.clear();
+    for (const requestId of ids)
+      this.sink({
+        type: 'end',
+        requestId,
+        monoNanos: this.clock.monoNanos(),
+        unixNanos: this.clock.wallUnixNanos(),
+        outcome: 'cancelled',
+      });
+    return ids;
+  }
+}
+
+/** Most request ids {@link ProxyGate} remembers in each of its sets. */
+const MAX_TRACKED_IDS = 100_000;
+
+function first(set: Set<string>): string {
+  return set.values().next().value as string;
+}
+
 async function startEventApi(
   config: Config,
   clock: Clock,
   logger: Logger,
   engines: readonly EngineSpec[],
   onEvent: RequestEventSink,
-  credentialsDirectory: string | undefined,
+  o: {
+    readonly credentialsDirectory: string | undefined;
+    readonly admission: () => { reason: string; retryAfterSeconds: number } | null;
+  },
 ): Promise<EventApiServer> {
   const { createEventApiServer, loadEventTokens } = await import('../events/index.js');
-  const tokens = await loadEventTokens({ path: config.events.tokenFile, credentialsDirectory });
+  const tokens = await loadEventTokens({
+    path: config.events.tokenFile,
+    credentialsDirectory: o.credentialsDirectory,
+  });
   const server = await createEventApiServer({
     sink: onEvent,
     clock,
@@ -260,6 +362,7 @@ async function startEventApi(
     maxBodyBytes: config.events.maxBodyBytes,
     openTimeoutMs: config.events.openTimeoutMs,
     logger,
+    admission: o.admission,
   });
   logger.info({ code: 'EVENTS_LISTENING', url: server.url }, `request event API on ${server.url}`);
   return server;
@@ -286,7 +389,8 @@ async function startSpans(
   engines: readonly EngineSpec[],
   attributor: Attributor,
   join: SpanJoinIndex,
+  admission: () => { reason: string; retryAfterSeconds: number } | null,
 ): Promise<RunningSpanIntake> {
   const { startSpanIntake } = await import('../spans/wiring.js');
-  return startSpanIntake({ config, clock, logger, engines, attributor, join });
+  return startSpanIntake({ config, clock, logger, engines, attributor, join, admission });
 }

@@ -25,6 +25,8 @@ export async function runDaemon(
   credentialsDirectory?: string,
   /** Opens the probes instead of `selectProbes` (the demo's simulated node); default: the configured ones. */
   openProbes?: () => Promise<ProbeSelection>,
+  /** Aborted by a second signal: drains stop waiting; the last batch is still sealed. */
+  hurry?: AbortSignal,
 ): Promise<void> {
   logger.info(
     { code: 'DAEMON_STARTING', version: VERSION, probes: config.probes.gpu, meter: config.meter },
@@ -75,9 +77,9 @@ export async function runDaemon(
       // Also after a failed start (a port in use): stop in order, seal what was measured.
       logger.info({ code: 'DAEMON_STOPPING' }, 'stopping: draining requests, finishing the tick in progress');
       running = false;
-      await services.stopIntake();
+      await services.stopIntake(hurry);
       await meter.stop();
-      await services.stopAfterMeter();
+      await services.stopAfterMeter(hurry);
     }
     logTotals(meter, logger, 'DAEMON_STOPPED');
   } finally {

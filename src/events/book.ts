@@ -135,11 +135,16 @@ export class RequestBook {
     this.remember(requestId, { start: entry.start, end });
   }
 
+  /** Ends every open request now (the daemon stops); the caller reports them. */
+  endAll(): ExpiredRequest[] {
+    return this.expire(null);
+  }
+
   /** Ends every open request not heard of since `before` (receive time); the caller reports them. */
-  expire(before: MonoNanos): ExpiredRequest[] {
+  expire(before: MonoNanos | null): ExpiredRequest[] {
     const expired: ExpiredRequest[] = [];
     for (const [requestId, entry] of this.open) {
-      if (entry.touchedMono >= before) break;
+      if (before !== null && entry.touchedMono >= before) break;
       this.open.delete(requestId);
       this.remember(requestId, { start: entry.start, end: EXPIRED });
       expired.push({ requestId, lastMono: entry.lastMono });

@@ -33,6 +33,11 @@ export const EVENT_ERROR_STATUS = {
   EVENTS_SINK_FAILED: 500,
   /** Anything else; details are in the server's log only. */
   EVENTS_INTERNAL: 500,
+  /**
+   * New requests are refused for now: the ledger cannot write (a full disk) or the daemon is
+   * stopping. Ends and progress of open requests are still taken. Retry after `Retry-After` seconds.
+   */
+  EVENTS_UNAVAILABLE: 503,
 } as const;
 
 /** A stable event API error code. */

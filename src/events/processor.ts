@@ -18,6 +18,10 @@ export interface EventProcessorOptions {
   /** An open request not heard of for this long is ended as `cancelled` (see {@link expireIdle}). */
   readonly openTimeoutNanos: bigint;
   readonly logger?: Logger | undefined;
+  /** Asked before each start: an error refuses it (the ledger cannot write, the daemon stops). */
+  readonly admit?: () => EventApiError | null;
+  /** Called after an end, with the number of requests still open. */
+  readonly onEnded?: (openCount: number) => void;
 }
 
 /**
@@ -44,7 +48,29 @@ export class EventProcessor {
   expireIdle(): number {
     const { clock, book, logger } = this.o;
     const expired = book.expire(clock.monoNanos() - this.o.openTimeoutNanos);
-    for (const { requestId, lastMono } of expired) {
+    this.cancel(expired);
+    if (expired.length > 0)
+      logger?.warn(
+        { code: 'EVENTS_EXPIRED', count: expired.length },
+        `events: ended ${expired.length} request(s) silent past the open timeout as cancelled`,
+      );
+    return expired.length;
+  }
+
+  /**
+   * Ends every open request as `cancelled` now, at its last known time (the daemon stops and
+   * will take no more events): each is sealed with what was measured up to then, and logged.
+   * Returns their ids.
+   */
+  endAllOpen(): string[] {
+    const open = this.o.book.endAll();
+    this.cancel(open);
+    return open.map((r) => r.requestId);
+  }
+
+  private cancel(requests: readonly { requestId: string; lastMono: bigint }[]): void {
+    const { clock, logger } = this.o;
+    for (const { requestId, lastMono } of requests) {
       const unixNanos = wallOf(clock, lastMono);
       try {
         this.o.sink({ type: 'end', requestId, monoNanos: lastMono, unixNanos, outcome: 'cancelled' });
@@ -55,12 +81,6 @@ export class EventProcessor {
         );
       }
     }
-    if (expired.length > 0)
-      logger?.warn(
-        { code: 'EVENTS_EXPIRED', count: expired.length },
-        `events: ended ${expired.length} request(s) silent past the open timeout as cancelled`,
-      );
-    return expired.length;
   }
 
   private start(input: StartInput): EventOutcome {
@@ -74,6 +94,9 @@ export class EventProcessor {
     // Only when full: expiry is a sweep over the oldest entries, not worth running on every start.
     if (this.o.book.full) this.expireIdle();
     if (this.o.book.checkStart(input.requestId, fingerprint) === 'duplicate') return 'duplicate';
+    // A repeat of an acknowledged start stays a duplicate; only a new request is refused.
+    const refused = this.o.admit?.() ?? null;
+    if (refused !== null) throw refused;
     const { monoNanos, unixNanos } = toDaemonTime(this.o.clock, input.startedAt);
     this.deliver({
       type: 'start',
@@ -120,6 +143,7 @@ export class EventProcessor {
       ...(usage === undefined ? {} : { usage }),
     });
     this.o.book.recordEnd(input.requestId, fingerprint);
+    this.o.onEnded?.(this.o.book.openCount);
     return 'accepted';
   }
 

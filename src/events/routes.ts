@@ -54,10 +54,15 @@ export function registerEventRoutes(app: FastifyInstance, context: EventRouteCon
   });
   app.post('/v1/requests/batch', async (request, reply) => {
     const { events } = parseOrThrow(schemas.batch, request.body, queryProblems(request.query));
-    const results = events.map((event) => applyOne(context, event));
+    let retryAfterSeconds = 0;
+    const results = events.map((event) =>
+      applyOne(context, event, (seconds) => {
+        retryAfterSeconds = Math.max(retryAfterSeconds, seconds);
+      }),
+    );
     const count = (status: string) => results.filter((r) => r.status === status).length;
-    const refused = results.some((r) => 'error' in r && r.error.code === 'EVENTS_TOO_MANY_IN_FLIGHT');
-    if (refused) reply.header('retry-after', '1');
+    // Some events were refused for now (the in-flight bound, a ledger that cannot write): when to retry them.
+    if (retryAfterSeconds > 0) reply.header('retry-after', String(retryAfterSeconds));
     const body = {
       accepted: count('accepted'),
       duplicate: count('duplicate'),
@@ -80,11 +85,18 @@ type BatchResult = { status: EventOutcome } | ({ status: 'rejected' } & EventErr
  * invalid), then applied in order; an event refused by the state (a conflict, an unknown id, the
  * in-flight bound) is reported in its result and the rest still apply, as if sent one by one.
  */
-function applyOne(context: EventRouteContext, event: EventInput): BatchResult {
+function applyOne(
+  context: EventRouteContext,
+  event: EventInput,
+  retryAfter: (seconds: number) => void,
+): BatchResult {
   try {
     return { status: context.processor.apply(event) };
   } catch (error) {
-    if (error instanceof EventApiError) return { status: 'rejected', ...error.body() };
+    if (error instanceof EventApiError) {
+      if (error.retryAfterSeconds !== undefined) retryAfter(error.retryAfterSeconds);
+      return { status: 'rejected', ...error.body() };
+    }
     context.logger?.error(
       { code: 'EVENTS_INTERNAL', err: describeError(error) },
       'events: batch event failed',

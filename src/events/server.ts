@@ -34,6 +34,19 @@ export interface EventApiServerOptions {
   /** An open request silent this long is ended as `cancelled` (default {@link DEFAULT_OPEN_TIMEOUT_MS}). */
   readonly openTimeoutMs?: number;
   readonly logger?: Logger;
+  /**
+   * Asked before each new request: a refusal (the ledger cannot write) answers 503
+   * `EVENTS_UNAVAILABLE` with `Retry-After`; ends and progress of open requests are still taken.
+   */
+  readonly admission?: () => { readonly reason: string; readonly retryAfterSeconds: number } | null;
+}
+
+/** How {@link EventApiServer.close} lets open requests finish. */
+export interface EventDrainOptions {
+  /** Longest wait for open requests to end (default 0: none). */
+  readonly drainMs?: number;
+  /** Aborting it ends the wait at once (a second SIGTERM). */
+  readonly hurry?: AbortSignal;
 }
 
 /** A listening event API server. */
@@ -44,8 +57,14 @@ export interface EventApiServer {
   readonly port: number;
   /** Every route registered, as OpenAPI path templates and lower-case methods. */
   readonly routes: readonly { readonly method: string; readonly path: string }[];
-  /** Stops accepting connections and the expiry timer; resolves when the server is closed. */
-  close(): Promise<void>;
+  /** Requests open now (started, not ended). */
+  openCount(): number;
+  /**
+   * Stops: refuses new requests (503 `EVENTS_UNAVAILABLE`), waits up to `drainMs` for the open ones
+   * to end (cut short by `hurry`), ends those still open as `cancelled` and logs them
+   * (`EVENTS_OPEN_AT_STOP`), then closes the server. Resolves with the ids it ended.
+   */
+  close(options?: EventDrainOptions): Promise<string[]>;
 }
 
 /** Longest request id accepted is 128; longer ones must reach the validator, not a bare 404. */
@@ -73,12 +92,34 @@ function checkOptions(options: EventApiServerOptions): void {
 export async function createEventApiServer(options: EventApiServerOptions): Promise<EventApiServer> {
   checkOptions(options);
   const openTimeoutMs = options.openTimeoutMs ?? DEFAULT_OPEN_TIMEOUT_MS;
+  let stopping = false;
+  let onDrained: (() => void) | null = null;
+  const book = new RequestBook({ maxInFlight: options.maxInFlight, endedMemory: options.maxInFlight });
   const processor = new EventProcessor({
     sink: options.sink,
     clock: options.clock,
-    book: new RequestBook({ maxInFlight: options.maxInFlight, endedMemory: options.maxInFlight }),
+    book,
     openTimeoutNanos: BigInt(openTimeoutMs) * NANOS_PER_MILLI,
     logger: options.logger,
+    admit: () => {
+      if (stopping)
+        return new EventApiError(
+          'EVENTS_UNAVAILABLE',
+          'the daemon is stopping; send new requests to another one',
+          {
+            retryAfterSeconds: 5,
+          },
+        );
+      const refusal = options.admission?.() ?? null;
+      return refusal === null
+        ? null
+        : new EventApiError('EVENTS_UNAVAILABLE', `${refusal.reason}; retry later`, {
+            retryAfterSeconds: refusal.retryAfterSeconds,
+          });
+    },
+    onEnded: (open) => {
+      if (open === 0) onDrained?.();
+    },
   });
   const { app, routes } = createApp(options, createBearerCheck(options.tokens));
   installHandlers(app, options.logger);
@@ -92,11 +133,46 @@ export async function createEventApiServer(options: EventApiServerOptions): Prom
   const sweep = setInterval(() => processor.expireIdle(), Math.min(openTimeoutMs, MAX_SWEEP_INTERVAL_MS));
   sweep.unref();
   const { port } = app.server.address() as AddressInfo;
-  const close = async () => {
+  const close = async (drain: EventDrainOptions = {}): Promise<string[]> => {
+    stopping = true;
     clearInterval(sweep);
+    await waitForDrain(
+      () => book.openCount,
+      drain,
+      (resolve) => {
+        onDrained = resolve;
+      },
+    );
+    const cancelled = processor.endAllOpen();
+    if (cancelled.length > 0)
+      options.logger?.warn(
+        { code: 'EVENTS_OPEN_AT_STOP', count: cancelled.length, requestIds: cancelled.slice(0, 50) },
+        `events: ${cancelled.length} request(s) still open at stop were ended as cancelled and sealed with what was measured`,
+      );
     await app.close();
+    return cancelled;
   };
-  return { url: httpUrl(options.listen.host, port), port, routes, close };
+  return { url: httpUrl(options.listen.host, port), port, routes, openCount: () => book.openCount, close };
+}
+
+/** Resolves when nothing is open, after `drainMs`, or when `hurry` aborts, whichever is first. */
+function waitForDrain(
+  openCount: () => number,
+  drain: EventDrainOptions,
+  onEmpty: (resolve: () => void) => void,
+): Promise<void> {
+  const drainMs = drain.drainMs ?? 0;
+  if (openCount() === 0 || drainMs <= 0 || drain.hurry?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, drainMs);
+    function done(): void {
+      clearTimeout(timer);
+      drain.hurry?.removeEventListener('abort', done);
+      resolve();
+    }
+    drain.hurry?.addEventListener('abort', done, { once: true });
+    onEmpty(done);
+  });
 }
 
 /** The Fastify instance with its limits, the route list and the authentication hook. */

@@ -8,12 +8,14 @@ import type { NoteSigner } from '../attest/note.js';
 import { sha256 } from '../attest/sha256.js';
 import type { IntervalAllocation } from '../attribution/types.js';
 import type { Clock } from '../clock.js';
+import { describeError } from '../errors.js';
 import type { MeterTick } from '../meter/types.js';
 import type { DeviceInfo } from '../probes/types.js';
 import { NANOS_PER_MILLI } from '../units.js';
 import { buildBatchStatement, type WindowBounds } from './batch-builder.js';
 import type { ChainState } from './chain-state.js';
 import { writeCheckpoint } from './checkpoint-writer.js';
+import { LedgerError } from './errors.js';
 import { RecordBatch, type RecordLog, type RequestRecord } from './record-log.js';
 import type { LedgerStore } from './store.js';
 import { BatchWindow, type DeviceWindow } from './window.js';
@@ -47,8 +49,36 @@ export interface BatcherOptions {
   /** The attributor's `method`, named in every batch; required with `attributedDeviceIds`. */
   readonly attributionMethod?: string;
   readonly onSealed?: (sealed: SealedBatch) => void;
+  /** A batch or checkpoint could not be written: once per outage for a batch (retries are silent). */
   readonly onError?: (error: unknown, sequence: bigint) => void;
+  /** Back-off between write retries while the ledger cannot write; default {@link DEFAULT_RETRY}. */
+  readonly retry?: RetryPolicy;
 }
+
+/** How the batcher retries a batch the file system refused (a full disk). */
+export interface RetryPolicy {
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  /** How long `stop()` keeps retrying before it gives up and rejects (`LEDGER_IO`). */
+  readonly stopWaitMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { initialDelayMs: 250, maxDelayMs: 30_000, stopWaitMs: 10_000 };
+
+/**
+ * Whether the ledger takes writes. While it does not, the batcher holds what it has: the batch
+ * that failed (retried with back-off) and the window that is open, which it does not seal until
+ * writing works again, so nothing measured or acknowledged is lost and sequence numbers stay
+ * contiguous. Intake should refuse new requests meanwhile (they would only be held too).
+ */
+export type WriteState =
+  | { readonly writable: true; readonly outageMs?: number; readonly retries?: number }
+  | {
+      readonly writable: false;
+      readonly error: unknown;
+      readonly sinceUnixNanos: bigint;
+      readonly heldBatches: number;
+    };
 
 /** What sealing one batch produced. */
 export interface SealedBatch {
@@ -62,6 +92,8 @@ export interface SealedBatch {
 
 /** A sealed window on its way to disk. */
 interface PendingBatch {
+  /** Set once the records are on disk, so that a retry does not write them twice. */
+  recordsRootSha256?: string;
   readonly sequence: bigint;
   readonly bounds: WindowBounds;
   readonly windows: readonly DeviceWindow[];
@@ -95,6 +127,14 @@ export class Batcher {
   private writing: Promise<unknown> = Promise.resolve();
   private sinceCheckpoint = 0;
   private lastCheckpointSize: number;
+  private readonly retry: RetryPolicy;
+  private outage: { readonly error: unknown; readonly sinceUnixNanos: bigint; retries: number } | null = null;
+  /** Batches sealed and not yet on disk. */
+  private queued = 0;
+  private stopDeadlineMono: bigint | null = null;
+  private readonly abandoned: bigint[] = [];
+  private readonly writeListeners = new Set<(state: WriteState) => void>();
+  private wakeRetry: (() => void) | null = null;
 
   constructor(options: BatcherOptions) {
     this.o = options;
@@ -111,19 +151,32 @@ export class Batcher {
     this.events = options.startEvents;
     this.cosigners = options.firstBatchCosigners ?? [];
     this.lastCheckpointSize = options.state.tree.size;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+  }
+
+  /** Whether the last write succeeded (true before the first). */
+  get writable(): boolean {
+    return this.outage === null;
+  }
+
+  /** Tells `listener` about each change between writable and not; returns an unsubscribe function. */
+  onWriteState(listener: (state: WriteState) => void): () => void {
+    this.writeListeners.add(listener);
+    return () => this.writeListeners.delete(listener);
   }
 
   /** Meter listener: adds the tick's intervals and seals when the window is old enough. */
   onTick(tick: MeterTick): void {
     for (const interval of tick.intervals) this.window.add(interval);
     const ageNanos = tick.unixNanos - this.bounds.startUnixNanos;
-    if (ageNanos >= BigInt(this.o.batchIntervalMs) * NANOS_PER_MILLI) this.seal();
+    // While the ledger cannot write, the window stays open (one longer batch later), not queued.
+    if (ageNanos >= BigInt(this.o.batchIntervalMs) * NANOS_PER_MILLI && this.outage === null) this.seal();
   }
 
   /** Adds a finished request's record; seals early when the batch is full. */
   addRecord(record: RequestRecord): void {
     this.records.add(record);
-    if (this.records.count >= this.o.maxRecordsPerBatch) this.seal();
+    if (this.records.count >= this.o.maxRecordsPerBatch && this.outage === null) this.seal();
   }
 
   /**
@@ -161,30 +214,126 @@ export class Batcher {
     this.records = new RecordBatch(this.nextSequence);
     this.events = [];
     this.cosigners = [];
-    const write = async (): Promise<void> => {
-      try {
-        await this.write(batch);
-      } catch (error) {
-        this.o.onError?.(error, batch.sequence);
-      }
-    };
-    this.writing = this.writing.then(write);
+    this.queued += 1;
+    this.writing = this.writing.then(() => this.writeWithRetry(batch));
     return this.writing;
   }
 
-  /** Seals what is left, publishes a final checkpoint, and waits for every write. */
+  /**
+   * Seals what is left, publishes a final checkpoint, and waits for every write. While the ledger
+   * cannot write it keeps retrying for `retry.stopWaitMs` (cut short by {@link hurry}), then
+   * rejects with `LEDGER_IO` naming the batches that are not on disk.
+   */
   async stop(): Promise<void> {
+    this.stopDeadlineMono = this.o.clock.monoNanos() + BigInt(this.retry.stopWaitMs) * NANOS_PER_MILLI;
     await this.seal();
     const tree = this.o.state.tree;
-    if (tree.size > this.lastCheckpointSize) {
-      this.writing = this.writing.then(() => this.checkpoint());
+    if (tree.size > this.lastCheckpointSize && this.abandoned.length === 0) {
+      this.writing = this.writing.then(() =>
+        this.checkpoint().catch((error) => this.o.onError?.(error, this.nextSequence - 1n)),
+      );
       await this.writing;
+    }
+    if (this.abandoned.length > 0) {
+      const list = this.abandoned.join(', ');
+      throw new LedgerError(
+        'LEDGER_IO',
+        `the last batch could not be written: batch(es) ${list} are not in ledger ${this.o.store.dir}: ${describeError(this.outage?.error)}`,
+        {
+          hint: 'free space on the ledger volume; the energy of that time is missing from the ledger and the next run records the downtime',
+          details: { dir: this.o.store.dir, batches: list },
+        },
+      );
+    }
+  }
+
+  /** Stops waiting between retries during `stop()` (a second SIGTERM): one last try, then give up. */
+  hurry(): void {
+    if (this.stopDeadlineMono === null) return;
+    this.stopDeadlineMono = this.o.clock.monoNanos();
+    this.wakeRetry?.();
+  }
+
+  /** Writes `batch`, retrying file-system failures with back-off; see {@link WriteState}. */
+  private async writeWithRetry(batch: PendingBatch): Promise<void> {
+    if (this.abandoned.length > 0) {
+      // Never a batch after one that is missing: the chain would skip a sequence number.
+      this.queued -= 1;
+      this.abandoned.push(batch.sequence);
+      return;
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.write(batch);
+        this.queued -= 1;
+        if (this.outage !== null) {
+          const outageMs = Number(
+            (this.o.clock.wallUnixNanos() - this.outage.sinceUnixNanos) / NANOS_PER_MILLI,
+          );
+          const retries = this.outage.retries;
+          this.outage = null;
+          this.tell({ writable: true, outageMs, retries });
+        }
+        return;
+      } catch (error) {
+        if (!isRetryable(error)) {
+          this.queued -= 1;
+          this.o.onError?.(error, batch.sequence);
+          return;
+        }
+        if (this.outage === null) {
+          this.outage = { error, sinceUnixNanos: this.o.clock.wallUnixNanos(), retries: 0 };
+          this.o.onError?.(error, batch.sequence);
+          this.tell({
+            writable: false,
+            error,
+            sinceUnixNanos: this.outage.sinceUnixNanos,
+            heldBatches: this.queued,
+          });
+        }
+        this.outage.retries += 1;
+        if (this.stopDeadlineMono !== null && this.o.clock.monoNanos() >= this.stopDeadlineMono) {
+          this.queued -= 1;
+          this.abandoned.push(batch.sequence);
+          return;
+        }
+        await this.backOff(attempt);
+        await Promise.allSettled([this.o.store.recover(), this.o.records.recover()]);
+      }
+    }
+  }
+
+  /** Waits before retry `attempt` (doubling, capped), no longer than a stop allows. */
+  private backOff(attempt: number): Promise<void> {
+    let delayMs = Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** Math.min(attempt, 20));
+    if (this.stopDeadlineMono !== null) {
+      const leftMs = Number((this.stopDeadlineMono - this.o.clock.monoNanos()) / NANOS_PER_MILLI);
+      delayMs = Math.max(0, Math.min(delayMs, leftMs));
+    }
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakeRetry = null;
+        resolve();
+      };
+      const timer = setTimeout(done, delayMs);
+      this.wakeRetry = done;
+    });
+  }
+
+  private tell(state: WriteState): void {
+    for (const listener of this.writeListeners) {
+      try {
+        listener(state);
+      } catch {
+        // A listener's failure must not stop the ledger.
+      }
     }
   }
 
   private async write(batch: PendingBatch): Promise<void> {
     const { sequence, records, signers } = batch;
-    const recordSummary = await this.o.records.appendBatch(sequence, records);
+    batch.recordsRootSha256 ??= (await this.o.records.appendBatch(sequence, records)).merkleRootSha256;
     const statement = buildBatchStatement(
       {
         origin: this.o.origin,
@@ -194,7 +343,7 @@ export class Batcher {
         bounds: batch.bounds,
         requests: {
           count: records.count,
-          merkleRootSha256: recordSummary.merkleRootSha256,
+          merkleRootSha256: batch.recordsRootSha256,
           attributionMethod: this.attributionMethod,
         },
         factors: this.o.factors ?? null,
@@ -209,7 +358,16 @@ export class Batcher {
     this.o.state.tree.appendLeafHash(leafHash(utf8FromString(line)));
     this.previousSha256 = hexFromBytes(sha256(payload));
     this.sinceCheckpoint += 1;
-    const checkpoint = this.sinceCheckpoint >= this.o.checkpointEveryBatches ? await this.checkpoint() : null;
+    // The batch is in the ledger now: a checkpoint that fails is reported and tried again after
+    // the next batch, never a reason to write this batch a second time.
+    let checkpoint: string | null = null;
+    if (this.sinceCheckpoint >= this.o.checkpointEveryBatches) {
+      try {
+        checkpoint = await this.checkpoint();
+      } catch (error) {
+        this.o.onError?.(error, sequence);
+      }
+    }
     this.o.onSealed?.({
       sequence,
       line,
@@ -233,6 +391,11 @@ export class Batcher {
     this.lastCheckpointSize = tree.size;
     return note;
   }
+}
+
+/** File-system failures are retried (the disk may be freed); anything else is a bug, reported once. */
+function isRetryable(error: unknown): boolean {
+  return error instanceof LedgerError && error.code === 'LEDGER_IO';
 }
 
 /** The attributed devices this batcher measures, `overlapping` ones left out (they double count). */

@@ -128,6 +128,11 @@ export class RecordLog {
     return { merkleRootSha256: batch.merkleRootHex() };
   }
 
+  /** After a failed append: see {@link LedgerStore.recover}. */
+  recover(): Promise<void> {
+    return this.store.recover();
+  }
+
   async close(): Promise<void> {
     await this.store.close();
   }

@@ -4,7 +4,7 @@
  * leave at most one partial line, which the next open quarantines under `torn/`, never drops.
  */
 import { isUtf8 } from 'node:buffer';
-import { type FileHandle, mkdir, open } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LedgerError, ledgerIoError } from './errors.js';
 import { acquireLock, type LedgerLock } from './lock.js';
@@ -77,6 +77,8 @@ export class LedgerStore {
   readonly #emit: (event: LedgerEvent) => void;
   readonly #lock: LedgerLock;
   #active: ActiveSegment | undefined;
+  /** The newest segment's number, also while none is open (a rotation that failed). */
+  #lastSegmentNumber: number;
   #lineCount: number;
   #lastLine: string | null;
   #queue: Promise<unknown> = Promise.resolve();
@@ -98,6 +100,7 @@ export class LedgerStore {
     this.#emit = emit;
     this.#lock = state.lock;
     this.#active = state.active;
+    this.#lastSegmentNumber = state.active?.ref.segmentNumber ?? 0;
     this.#lineCount = state.lineCount;
     this.#lastLine = state.lastLine;
   }
@@ -210,6 +213,39 @@ export class LedgerStore {
     return result;
   }
 
+  /** Whether appends are refused after a failed write (until {@link recover} succeeds). */
+  get failed(): boolean {
+    return this.#failure !== undefined;
+  }
+
+  /**
+   * After a failed write or fsync (a full disk, EIO): cuts the open segment back to its last
+   * acknowledged byte, fsyncs that, and takes appends again. The cut removes whatever part of the
+   * failed write reached the file, so no acknowledged line changes and no partial line stays.
+   * Rejects with `LEDGER_IO` (and the store stays failed) when the file system still fails; call
+   * again later. Does nothing on a healthy store.
+   */
+  recover(): Promise<void> {
+    const run = async (): Promise<AppendResult[]> => {
+      if (this.#failure === undefined || this.#closing) return [];
+      const active = this.#active;
+      try {
+        if (active) {
+          await active.handle.truncate(active.sizeBytes);
+          await active.handle.datasync();
+        } else {
+          // A rotation failed after the old segment was closed: a new segment file may be left, empty.
+          await removeEmptySegment(this.dir, this.#lastSegmentNumber + 1);
+        }
+      } catch (error) {
+        throw ledgerIoError('recover', active?.ref.path ?? this.dir, error);
+      }
+      this.#failure = undefined;
+      return [];
+    };
+    return this.#enqueue(run).then(() => undefined);
+  }
+
   /** Waits for queued appends, closes the segment and removes the lock. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -273,8 +309,9 @@ export class LedgerStore {
     this.#active = undefined;
     // The old segment needs no fsync here: every append to it was fdatasync'ed before resolving.
     await current?.handle.close();
-    const segmentNumber = (current?.ref.segmentNumber ?? 0) + 1;
+    const segmentNumber = (current?.ref.segmentNumber ?? this.#lastSegmentNumber) + 1;
     this.#active = await createSegment(this.dir, segmentNumber);
+    this.#lastSegmentNumber = segmentNumber;
     this.#emit({ kind: 'segment-created', segment: this.#active.ref.name });
     return this.#active;
   }
@@ -398,6 +435,13 @@ async function recover(
     await handle?.close();
     throw ledgerIoError('open segment', last.path, error);
   }
+}
+
+/** Removes segment `segmentNumber` when it exists and is empty (left by a failed rotation). */
+async function removeEmptySegment(dir: string, segmentNumber: number): Promise<void> {
+  const path = join(dir, segmentFileName(segmentNumber));
+  const info = await stat(path).catch(() => null);
+  if (info !== null && info.size === 0) await unlink(path);
 }
 
 /** Creates segment `segmentNumber` (0600) and makes its directory entry durable. */

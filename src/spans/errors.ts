@@ -19,15 +19,20 @@ export const SPAN_ERROR_STATUS = {
   SPANS_UNSUPPORTED_MEDIA_TYPE: 415,
   /** Anything else; details are in the daemon's log only. */
   SPANS_INTERNAL: 500,
+  /** The ledger cannot write (a full disk): retry after `Retry-After` seconds, as OTLP exporters do. */
+  SPANS_UNAVAILABLE: 503,
 } as const;
 
 export type SpanErrorCode = keyof typeof SPAN_ERROR_STATUS;
 
 /** google.rpc.Code of each status: INVALID_ARGUMENT, UNAUTHENTICATED, NOT_FOUND, … */
-const RPC_CODE: Record<number, number> = { 400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 500: 13 };
+const RPC_CODE: Record<number, number> = { 400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 500: 13, 503: 14 };
 
 /** An error span intake answers with; its status follows from the code. */
 export class SpanIntakeError extends BaseError<SpanErrorCode> {
+  /** Seconds an exporter should wait before retrying (sent as `Retry-After`), when it applies. */
+  retryAfterSeconds: number | undefined;
+
   get status(): number {
     return SPAN_ERROR_STATUS[this.code];
   }

@@ -22,6 +22,8 @@ export interface SpanServerOptions {
   /** Accepted bearer tokens; empty: no authentication. */
   readonly tokens: readonly string[];
   readonly logger?: Logger | undefined;
+  /** Asked before each export: a refusal answers 503 `SPANS_UNAVAILABLE` with `Retry-After`. */
+  readonly admission?: () => { readonly reason: string; readonly retryAfterSeconds: number } | null;
 }
 
 /** A listening span receiver. */
@@ -69,6 +71,12 @@ export async function createSpanServer(options: SpanServerOptions): Promise<Span
   });
   app.post('/v1/traces', async (request, reply) => {
     const encoding = encodingOf(request);
+    const refusal = options.admission?.() ?? null;
+    if (refusal !== null) {
+      const error = new SpanIntakeError('SPANS_UNAVAILABLE', `${refusal.reason}; retry later`);
+      error.retryAfterSeconds = refusal.retryAfterSeconds;
+      throw error;
+    }
     const body = decompress(request, options.maxBodyBytes);
     const spans =
       encoding === 'protobuf'
@@ -179,6 +187,7 @@ function sendResult(reply: FastifyReply, encoding: Encoding, result: ExportResul
 function sendError(reply: FastifyReply, encoding: Encoding, error: SpanIntakeError): FastifyReply {
   if (error.code === 'SPANS_UNAUTHORIZED')
     reply.header('www-authenticate', 'Bearer realm="wattledger-spans"');
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
   reply.code(error.status).type(MEDIA_TYPE[encoding]);
   const status = error.rpcStatus();
   if (encoding === 'json')

@@ -10,7 +10,7 @@ import { createEngineResolver } from './engines.js';
 import { SpanIntake, type SpanIntakeStats } from './intake.js';
 import type { SpanJoinIndex } from './join.js';
 import { isLoopbackHost } from './loopback.js';
-import { createSpanServer, type SpanServer } from './server.js';
+import { createSpanServer, type SpanServer, type SpanServerOptions } from './server.js';
 
 /** The running intake: its server and its counters since start. */
 export type RunningSpanIntake = SpanServer & { stats(): Readonly<SpanIntakeStats> };
@@ -28,6 +28,8 @@ export async function startSpanIntake(options: {
   readonly engines: readonly EngineSpec[];
   readonly attributor: Attributor;
   readonly join: SpanJoinIndex;
+  /** Asked before each export: a refusal (the ledger cannot write) answers 503 with `Retry-After`. */
+  readonly admission?: SpanServerOptions['admission'];
 }): Promise<RunningSpanIntake> {
   const { config, logger, attributor } = options;
   const listen = parseListenAddress(config.spans.listen);
@@ -72,6 +74,7 @@ export async function startSpanIntake(options: {
     maxSpansPerExport: config.spans.maxSpansPerExport,
     tokens,
     logger,
+    ...(options.admission ? { admission: options.admission } : {}),
   });
   logger.info(
     { code: 'SPANS_LISTENING', url: `${server.url}/v1/traces`, authenticated: tokens.length > 0 },
