@@ -20,10 +20,18 @@ export function createLogger(level: string, destination: number | DestinationStr
           '*.token',
           '*.authorization',
           '*.secret',
+          '*.password',
+          '*.apiKey',
+          '*.access_token',
+          '*.headers.authorization',
+          '*.headers.cookie',
           'privateKey',
           'token',
           'authorization',
           'secret',
+          'password',
+          'apiKey',
+          'access_token',
         ],
         censor: '[redacted]',
       },
@@ -36,6 +44,21 @@ export function createLogger(level: string, destination: number | DestinationStr
     },
     typeof destination === 'number' ? pino.destination({ dest: destination, sync: true }) : destination,
   );
+}
+
+/**
+ * A request URL as logs may show it: the path, and each query parameter's name with its value
+ * replaced, since clients do put tokens there (`?token=…`, `?access_token=…`) whatever the docs say.
+ */
+export function loggableUrl(url: string): string {
+  const at = url.indexOf('?');
+  if (at === -1) return url.slice(0, 2048);
+  const names = url
+    .slice(at + 1)
+    .split('&')
+    .filter((pair) => pair !== '')
+    .map((pair) => `${pair.split('=')[0]?.slice(0, 64)}=[redacted]`);
+  return `${url.slice(0, Math.min(at, 2048))}?${names.slice(0, 20).join('&')}`;
 }
 
 /** Deep-copies plain objects, turning bigint values into decimal strings. */

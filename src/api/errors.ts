@@ -7,8 +7,12 @@ import { BaseError } from '../errors.js';
 export const API_ERROR_STATUS = {
   /** A query or path parameter is missing, malformed, out of range or not known. */
   API_BAD_PARAMETER: 400,
+  /** Not a valid HTTP request, or a URL that cannot be decoded. */
+  API_BAD_REQUEST: 400,
   /** No such route. */
   API_NOT_FOUND: 404,
+  /** Headers or body did not arrive within `http.headersTimeoutMs` / `http.requestTimeoutMs`. */
+  API_REQUEST_TIMEOUT: 408,
   /** No batch with that sequence in the log (yet). */
   API_BATCH_NOT_FOUND: 404,
   /** No checkpoint of that tree size was published. */
@@ -21,6 +25,8 @@ export const API_ERROR_STATUS = {
   API_NOT_YET_CHECKPOINTED: 409,
   /** A request body was sent and is too large (the API takes none). */
   API_REQUEST_TOO_LARGE: 413,
+  /** The request headers are larger than 16 KiB. */
+  API_HEADERS_TOO_LARGE: 431,
   /** Records, batches and checkpoints on disk disagree. */
   API_LEDGER_INCONSISTENT: 500,
   /** Anything else; details are in the server's log only. */

@@ -1,8 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import type { Logger } from '../log.js';
+import { type Logger, loggableUrl } from '../log.js';
 import type { DeviceStatus } from '../meter/meter.js';
 import { ApiError } from './errors.js';
+import { frameworkErrorOptions } from './framework-errors.js';
+import { applyListenerLimits, httpServerOptions, type ListenerLimits } from './http-limits.js';
 import type { ApiKeys } from './keys.js';
 import type { LedgerIndex } from './ledger-index.js';
 import { ScanLimiter } from './ledger-scans.js';
@@ -33,6 +35,8 @@ export interface ApiServerOptions {
   readonly logger?: Logger;
   /** The meter's devices now; given, the dashboard is served too (docs/DASHBOARD.md). */
   readonly live?: () => readonly DeviceStatus[];
+  /** Connection and time limits of this listener (`http.*`); Node's defaults without. */
+  readonly limits?: ListenerLimits;
 }
 
 /** A listening API server. */
@@ -66,7 +70,14 @@ export async function createApiServer(options: ApiServerOptions): Promise<ApiSer
     routerOptions: { maxParamLength: MAX_REQUEST_ID_LENGTH * 4 },
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
+    ...httpServerOptions(options.limits),
+    ...frameworkErrorOptions({
+      malformed: 'API_BAD_REQUEST',
+      headersTooLarge: 'API_HEADERS_TOO_LARGE',
+      timeout: 'API_REQUEST_TIMEOUT',
+    }),
   });
+  if (options.limits) applyListenerLimits(app.server, options.limits);
   const routes: { method: string; path: string }[] = [];
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -106,7 +117,7 @@ function installHandlers(app: FastifyInstance, logger: Logger | undefined): void
     if (error instanceof ApiError) {
       if (error.status >= 500 && error.code !== 'API_NOT_READY' && error.code !== 'API_BUSY')
         logger?.error(
-          { code: error.code, url: request.url, err: String(error.cause ?? error) },
+          { code: error.code, url: loggableUrl(request.url), err: String(error.cause ?? error) },
           `api: ${error.message}`,
         );
       return sendError(reply, error);
@@ -118,7 +129,10 @@ function installHandlers(app: FastifyInstance, logger: Logger | undefined): void
     if (status >= 400 && status < 500)
       return sendError(reply, new ApiError('API_BAD_PARAMETER', 'malformed request'));
     // Internal details (paths, errno) go to the log, never to the client.
-    logger?.error({ code: 'API_INTERNAL', url: request.url, err: String(error) }, `api: ${String(error)}`);
+    logger?.error(
+      { code: 'API_INTERNAL', url: loggableUrl(request.url), err: String(error) },
+      `api: ${String(error)}`,
+    );
     return sendError(reply, new ApiError('API_INTERNAL', 'internal error; see the server log'));
   });
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -128,8 +142,13 @@ function installHandlers(app: FastifyInstance, logger: Logger | undefined): void
   });
   app.addHook('onResponse', async (request, reply) => {
     logger?.debug(
-      { code: 'API_REQUEST', method: request.method, url: request.url, status: reply.statusCode },
-      `api: ${request.method} ${request.url} ${reply.statusCode}`,
+      {
+        code: 'API_REQUEST',
+        method: request.method,
+        url: loggableUrl(request.url),
+        status: reply.statusCode,
+      },
+      `api: ${request.method} ${loggableUrl(request.url)} ${reply.statusCode}`,
     );
   });
 }

@@ -1,3 +1,4 @@
+import type { ListenerLimits } from '../api/http-limits.js';
 import { LedgerIndex } from '../api/ledger-index.js';
 import { parseListenAddress } from '../api/listen.js';
 import { type ApiServer, createApiServer } from '../api/server.js';
@@ -21,7 +22,7 @@ export interface DaemonApi {
 }
 
 /** Creates the index (fed by the batcher's onSealed) and, on start, the API server. */
-export function createDaemonApi(config: Config, logger: Logger): DaemonApi {
+export function createDaemonApi(config: Config, logger: Logger, limits?: ListenerLimits): DaemonApi {
   const index = new LedgerIndex(config.ledger.dir, {
     onError: (error) =>
       logger.error({ code: 'API_INDEX_ERROR', err: String(error) }, `ledger index: ${String(error)}`),
@@ -52,6 +53,7 @@ export function createDaemonApi(config: Config, logger: Logger): DaemonApi {
         maxPageSize: config.api.maxPageSize,
         logger,
         live: () => meter.status(),
+        ...(limits ? { limits } : {}),
       }).catch((error: unknown) => {
         throw new CliError(
           'CLI_IO',

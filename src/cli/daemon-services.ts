@@ -10,6 +10,7 @@ import type { DeviceInfo } from '../probes/types.js';
 import type { DaemonApi } from './api-wiring.js';
 import { LedgerHealth } from './ledger-health.js';
 import type { OpenLedger } from './ledger-wiring.js';
+import { listenerLimits, warnExposedListeners } from './listeners.js';
 import type { RequestPipeline } from './request-pipeline.js';
 
 /**
@@ -42,6 +43,7 @@ interface ServiceInputs {
 /** Opens the configured services and subscribes them to the meter (which is not started yet). */
 export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonServices> {
   const { config, logger, meter } = inputs;
+  warnExposedListeners(config, logger);
   if (!config.ledger.enabled) {
     refuseIntakeWithoutLedger(config);
     logger.warn(
@@ -61,6 +63,7 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
       },
     };
   }
+  const limits = listenerLimits(config, logger);
   let ledger: OpenLedger | null = null;
   let health: LedgerHealth | null = null;
   let otlp: OtlpExport | null = null;
@@ -71,9 +74,10 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
     batcher: () => ledger?.batcher ?? null,
     onRecord: () => (otlp ? (record) => otlp?.recordRequest(record) : null),
     health: () => health,
+    limits,
   });
   const api: DaemonApi | null = config.api.enabled
-    ? (await import('./api-wiring.js')).createDaemonApi(config, logger)
+    ? (await import('./api-wiring.js')).createDaemonApi(config, logger, limits)
     : null;
   const opened = await (await import('./ledger-wiring.js')).openLedger({
     ...inputs,

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
+import { applyListenerLimits, type ListenerLimits } from '../api/http-limits.js';
 import { httpUrl, parseListenAddress } from '../api/listen.js';
 import { Attributor } from '../attribution/attributor.js';
 import { idleBaselineOf } from '../attribution/idle-config.js';
@@ -94,6 +95,8 @@ export function buildRequestPipeline(options: {
   readonly credentialsDirectory?: string | undefined;
   /** Whether the ledger takes writes; read on each request (see `ledger-health.ts`). */
   readonly health?: () => LedgerHealth | null;
+  /** Connection and time limits of each listener (see `listeners.ts`). */
+  readonly limits?: ListenerLimits;
 }): RequestPipeline {
   const { config, clock, logger, devices, batcher } = options;
   const engines = resolveEngines(config, devices);
@@ -167,11 +170,16 @@ export function buildRequestPipeline(options: {
         events = await startEventApi(config, clock, logger, engines, onEvent, {
           credentialsDirectory: options.credentialsDirectory,
           admission,
+          limits: options.limits,
         });
       }
       if (spanJoin !== null)
-        spans = await startSpans(config, clock, logger, engines, attributor, spanJoin, admission);
+        spans = await startSpans(config, clock, logger, engines, attributor, spanJoin, {
+          admission,
+          limits: options.limits,
+        });
       if (!proxy) return;
+      if (options.limits) applyListenerLimits(proxy.server, options.limits);
       const { host, port } = parseListenAddress(config.proxy.listen);
       proxy.server.listen(port, host);
       await once(proxy.server, 'listening');
@@ -345,6 +353,7 @@ async function startEventApi(
   o: {
     readonly credentialsDirectory: string | undefined;
     readonly admission: () => { reason: string; retryAfterSeconds: number } | null;
+    readonly limits: ListenerLimits | undefined;
   },
 ): Promise<EventApiServer> {
   const { createEventApiServer, loadEventTokens } = await import('../events/index.js');
@@ -363,6 +372,7 @@ async function startEventApi(
     openTimeoutMs: config.events.openTimeoutMs,
     logger,
     admission: o.admission,
+    ...(o.limits ? { limits: o.limits } : {}),
   });
   logger.info({ code: 'EVENTS_LISTENING', url: server.url }, `request event API on ${server.url}`);
   return server;
@@ -389,8 +399,20 @@ async function startSpans(
   engines: readonly EngineSpec[],
   attributor: Attributor,
   join: SpanJoinIndex,
-  admission: () => { reason: string; retryAfterSeconds: number } | null,
+  o: {
+    readonly admission: () => { reason: string; retryAfterSeconds: number } | null;
+    readonly limits: ListenerLimits | undefined;
+  },
 ): Promise<RunningSpanIntake> {
   const { startSpanIntake } = await import('../spans/wiring.js');
-  return startSpanIntake({ config, clock, logger, engines, attributor, join, admission });
+  return startSpanIntake({
+    config,
+    clock,
+    logger,
+    engines,
+    attributor,
+    join,
+    admission: o.admission,
+    ...(o.limits ? { limits: o.limits } : {}),
+  });
 }

@@ -322,6 +322,20 @@ const spansSchema = z.object({
     .default([]),
 });
 
+/** Limits every HTTP listener gets (API, event API, span intake, proxy), each its own. */
+const httpSchema = z.object({
+  /** Most open connections per listener; more are closed at once. The proxy counts twice (its upstream sockets). */
+  maxConnectionsPerListener: z.number().int().min(1).max(1_000_000).default(1024),
+  /** A connection must send its request headers within this time, or is closed (slowloris). */
+  headersTimeoutMs: z.number().int().min(1000).max(600_000).default(10_000),
+  /** A request, body included, must arrive within this time, or is answered 408 and closed. */
+  requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(30_000),
+  /** An idle keep-alive connection is closed after this time. */
+  keepAliveTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+  /** File descriptors kept free for the ledger, probes and exporters whatever the listeners hold. */
+  fdReserve: z.number().int().min(16).max(100_000).default(256),
+});
+
 const logSchema = z.object({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
@@ -340,6 +354,7 @@ export const configSchema = z.object({
   otlp: otlpSchema.prefault({}),
   prometheus: prometheusSchema.prefault({}),
   factors: factorsSchema.prefault({}),
+  http: httpSchema.prefault({}),
   log: logSchema.prefault({}),
 });
 

@@ -25,6 +25,10 @@ export const EVENT_ERROR_STATUS = {
   EVENTS_OUT_OF_ORDER: 409,
   /** The body is larger than `maxBodyBytes`. */
   EVENTS_TOO_LARGE: 413,
+  /** The request headers are larger than 16 KiB. */
+  EVENTS_HEADERS_TOO_LARGE: 431,
+  /** Headers or body did not arrive within `http.headersTimeoutMs` / `http.requestTimeoutMs`. */
+  EVENTS_REQUEST_TIMEOUT: 408,
   /** The body is not `application/json`. */
   EVENTS_UNSUPPORTED_MEDIA_TYPE: 415,
   /** `maxInFlight` requests are open already; retry after `Retry-After` seconds. */

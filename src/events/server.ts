@@ -1,8 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { frameworkErrorOptions } from '../api/framework-errors.js';
+import { applyListenerLimits, httpServerOptions, type ListenerLimits } from '../api/http-limits.js';
 import { httpUrl } from '../api/listen.js';
 import type { Clock } from '../clock.js';
-import type { Logger } from '../log.js';
+import { type Logger, loggableUrl } from '../log.js';
 import type { RequestEventSink } from '../requests/types.js';
 import { NANOS_PER_MILLI } from '../units.js';
 import { createBearerCheck } from './auth.js';
@@ -34,6 +36,8 @@ export interface EventApiServerOptions {
   /** An open request silent this long is ended as `cancelled` (default {@link DEFAULT_OPEN_TIMEOUT_MS}). */
   readonly openTimeoutMs?: number;
   readonly logger?: Logger;
+  /** Connection and time limits of this listener (`http.*`); Node's defaults without. */
+  readonly limits?: ListenerLimits;
   /**
    * Asked before each new request: a refusal (the ledger cannot write) answers 503
    * `EVENTS_UNAVAILABLE` with `Retry-After`; ends and progress of open requests are still taken.
@@ -184,7 +188,14 @@ function createApp(options: EventApiServerOptions, authorized: (header: string |
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
+    ...httpServerOptions(options.limits),
+    ...frameworkErrorOptions({
+      malformed: 'EVENTS_MALFORMED',
+      headersTooLarge: 'EVENTS_HEADERS_TOO_LARGE',
+      timeout: 'EVENTS_REQUEST_TIMEOUT',
+    }),
   });
+  if (options.limits) applyListenerLimits(app.server, options.limits);
   // JSON only: Fastify's default text/plain parser would turn a text body into a string to validate.
   app.removeContentTypeParser('text/plain');
   const routes: { method: string; path: string }[] = [];
@@ -227,7 +238,7 @@ function installHandlers(app: FastifyInstance, logger: Logger | undefined): void
     const mapped = fastifyError(error);
     if (mapped !== null) return sendError(reply, mapped);
     logger?.error(
-      { code: 'EVENTS_INTERNAL', url: request.url, err: String(error) },
+      { code: 'EVENTS_INTERNAL', url: loggableUrl(request.url), err: String(error) },
       `events: ${String(error)}`,
     );
     return sendError(reply, new EventApiError('EVENTS_INTERNAL', 'internal error; see the server log'));
@@ -240,8 +251,13 @@ function installHandlers(app: FastifyInstance, logger: Logger | undefined): void
   app.addHook('onResponse', async (request, reply) => {
     // Method, path and status only: headers (the token) are never logged.
     logger?.debug(
-      { code: 'EVENTS_REQUEST', method: request.method, url: request.url, status: reply.statusCode },
-      `events: ${request.method} ${request.url} ${reply.statusCode}`,
+      {
+        code: 'EVENTS_REQUEST',
+        method: request.method,
+        url: loggableUrl(request.url),
+        status: reply.statusCode,
+      },
+      `events: ${request.method} ${loggableUrl(request.url)} ${reply.statusCode}`,
     );
   });
 }

@@ -15,6 +15,10 @@ export const SPAN_ERROR_STATUS = {
   SPANS_NOT_FOUND: 404,
   /** The body, compressed or decompressed, is larger than `spans.maxBodyBytes`. */
   SPANS_TOO_LARGE: 413,
+  /** The request headers are larger than 16 KiB. */
+  SPANS_HEADERS_TOO_LARGE: 431,
+  /** Headers or body did not arrive within `http.headersTimeoutMs` / `http.requestTimeoutMs`. */
+  SPANS_REQUEST_TIMEOUT: 408,
   /** Neither `application/x-protobuf` nor `application/json`, or an encoding other than gzip. */
   SPANS_UNSUPPORTED_MEDIA_TYPE: 415,
   /** Anything else; details are in the daemon's log only. */
@@ -26,7 +30,17 @@ export const SPAN_ERROR_STATUS = {
 export type SpanErrorCode = keyof typeof SPAN_ERROR_STATUS;
 
 /** google.rpc.Code of each status: INVALID_ARGUMENT, UNAUTHENTICATED, NOT_FOUND, … */
-const RPC_CODE: Record<number, number> = { 400: 3, 401: 16, 404: 5, 413: 8, 415: 3, 500: 13, 503: 14 };
+const RPC_CODE: Record<number, number> = {
+  400: 3,
+  401: 16,
+  404: 5,
+  413: 8,
+  415: 3,
+  500: 13,
+  503: 14,
+  408: 4,
+  431: 8,
+};
 
 /** An error span intake answers with; its status follows from the code. */
 export class SpanIntakeError extends BaseError<SpanErrorCode> {

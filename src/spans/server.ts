@@ -1,6 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import { frameworkErrorOptions } from '../api/framework-errors.js';
+import { applyListenerLimits, httpServerOptions, type ListenerLimits } from '../api/http-limits.js';
 import { httpUrl } from '../api/listen.js';
 import { createBearerCheck } from '../events/auth.js';
 import type { Logger } from '../log.js';
@@ -22,6 +24,8 @@ export interface SpanServerOptions {
   /** Accepted bearer tokens; empty: no authentication. */
   readonly tokens: readonly string[];
   readonly logger?: Logger | undefined;
+  /** Connection and time limits of this listener (`http.*`); Node's defaults without. */
+  readonly limits?: ListenerLimits;
   /** Asked before each export: a refusal answers 503 `SPANS_UNAVAILABLE` with `Retry-After`. */
   readonly admission?: () => { readonly reason: string; readonly retryAfterSeconds: number } | null;
 }
@@ -58,7 +62,14 @@ export async function createSpanServer(options: SpanServerOptions): Promise<Span
     exposeHeadRoutes: false,
     requestTimeout: 30_000,
     connectionTimeout: 60_000,
+    ...httpServerOptions(options.limits),
+    ...frameworkErrorOptions({
+      malformed: 'SPANS_MALFORMED',
+      headersTooLarge: 'SPANS_HEADERS_TOO_LARGE',
+      timeout: 'SPANS_REQUEST_TIMEOUT',
+    }),
   });
+  if (options.limits) applyListenerLimits(app.server, options.limits);
   app.removeAllContentTypeParsers();
   for (const type of Object.values(MEDIA_TYPE))
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));

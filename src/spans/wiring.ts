@@ -30,6 +30,7 @@ export async function startSpanIntake(options: {
   readonly join: SpanJoinIndex;
   /** Asked before each export: a refusal (the ledger cannot write) answers 503 with `Retry-After`. */
   readonly admission?: SpanServerOptions['admission'];
+  readonly limits?: SpanServerOptions['limits'];
 }): Promise<RunningSpanIntake> {
   const { config, logger, attributor } = options;
   const listen = parseListenAddress(config.spans.listen);
@@ -75,6 +76,7 @@ export async function startSpanIntake(options: {
     tokens,
     logger,
     ...(options.admission ? { admission: options.admission } : {}),
+    ...(options.limits ? { limits: options.limits } : {}),
   });
   logger.info(
     { code: 'SPANS_LISTENING', url: `${server.url}/v1/traces`, authenticated: tokens.length > 0 },

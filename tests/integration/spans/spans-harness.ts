@@ -42,6 +42,7 @@ export async function startSpanHarness(
     maxBodyBytes?: number;
     maxSpansPerExport?: number;
     engineByService?: Record<string, string>;
+    limits?: import('../../../src/api/http-limits.js').ListenerLimits;
   } = {},
 ): Promise<SpanHarness> {
   const clock = new ManualClock();
@@ -76,6 +77,7 @@ export async function startSpanHarness(
     maxBodyBytes: o.maxBodyBytes ?? 1024 * 1024,
     maxSpansPerExport: o.maxSpansPerExport ?? 1000,
     tokens: o.tokens ?? [],
+    ...(o.limits ? { limits: o.limits } : {}),
   });
   return {
     server,
