@@ -7,7 +7,11 @@ export type { Logger };
  * given stream: the demo keeps its log in a file), for
  * journald and log shippers. Fields that could hold secrets are redacted wherever they appear.
  */
-export function createLogger(level: string, destination: number | DestinationStream = 2): Logger {
+export function createLogger(
+  level: string,
+  destination: number | DestinationStream = 2,
+  format: 'json' | 'text' = 'json',
+): Logger {
   return pino(
     {
       level,
@@ -42,8 +46,48 @@ export function createLogger(level: string, destination: number | DestinationStr
         },
       },
     },
-    typeof destination === 'number' ? pino.destination({ dest: destination, sync: true }) : destination,
+    typeof destination === 'number'
+      ? format === 'text'
+        ? textDestination(destination)
+        : pino.destination({ dest: destination, sync: true })
+      : destination,
   );
+}
+
+/**
+ * `text` on a terminal, `json` otherwise; `WATTLEDGER_LOG_FORMAT=json|text` decides when set. A
+ * person watching `wattledger run` reads lines; journald and log shippers get JSON.
+ */
+export function logFormatFor(env: NodeJS.ProcessEnv, isTty: boolean): 'json' | 'text' {
+  const chosen = env.WATTLEDGER_LOG_FORMAT;
+  if (chosen === 'json' || chosen === 'text') return chosen;
+  return isTty ? 'text' : 'json';
+}
+
+/** A pino destination that writes each record as `HH:MM:SS LEVEL message [code]` on `fd`. */
+function textDestination(fd: number): { write(line: string): void } {
+  const out = pino.destination({ dest: fd, sync: true });
+  return {
+    write(line: string): void {
+      out.write(`${textLine(line)}\n`);
+    },
+  };
+}
+
+/** One JSON log record as a line for people; the JSON itself when it is not one. */
+export function textLine(json: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json.trimEnd();
+  }
+  const time = typeof record.time === 'string' ? record.time.slice(11, 19) : '';
+  const level = String(record.level ?? '')
+    .toUpperCase()
+    .padEnd(5);
+  const code = typeof record.code === 'string' ? `  [${record.code}]` : '';
+  return `${time} ${level} ${String(record.msg ?? '')}${code}`;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { type Command, Option } from 'commander';
 import { setPath } from '../config/env.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
-import { createLogger, type Logger } from '../log.js';
+import { createLogger, type Logger, logFormatFor } from '../log.js';
 
 /** Options every measuring command shares; each maps onto one configuration key. */
 export interface CommonOptions {
@@ -80,7 +80,7 @@ export async function loadContext(
   // extraFlags holds a command's own sections (run's ledger and keys); they never overlap the common ones.
   const flags = { ...flagsFromOptions(options), ...extraFlags };
   const loaded = await loadConfig({ file: options.config, env, flags, commandDefaults });
-  const logger = createLogger(loaded.config.log.level);
+  const logger = createLogger(loaded.config.log.level, 2, logFormatFor(env, process.stderr.isTTY === true));
   for (const warning of loaded.warnings) logger.warn({ code: 'CONFIG_UNKNOWN_KEY' }, warning);
   return { ...loaded, logger };
 }

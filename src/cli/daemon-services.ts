@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Meter } from '../meter/meter.js';
 import type { DeviceInfo } from '../probes/types.js';
 import type { DaemonApi } from './api-wiring.js';
+import { CheckpointSummary } from './checkpoint-summary.js';
 import { LedgerHealth } from './ledger-health.js';
 import type { OpenLedger } from './ledger-wiring.js';
 import { listenerLimits, warnExposedListeners } from './listeners.js';
@@ -64,6 +65,7 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
     };
   }
   const limits = listenerLimits(config, logger);
+  const summary = new CheckpointSummary(logger, config.otlp.enabled && config.otlp.logsEnabled);
   let ledger: OpenLedger | null = null;
   let health: LedgerHealth | null = null;
   let otlp: OtlpExport | null = null;
@@ -87,6 +89,7 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
     onSealed: (sealed: SealedBatch) => {
       api?.index.append(sealed);
       otlp?.notifySealed();
+      summary.onSealed(sealed);
     },
     attribution: { deviceIds: pipeline.attributedDeviceIds, method: pipeline.attributor.method },
   });
@@ -94,11 +97,17 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
   health = new LedgerHealth(opened.batcher, logger);
   const ledgerHealth = health;
   meter.subscribe((tick) => opened.batcher.onTick(tick));
+  meter.subscribe((tick) => summary.onTick(tick));
   meter.subscribe((tick) => pipeline.onTick(tick));
   try {
     otlp =
       config.otlp.enabled || config.prometheus.enabled
-        ? await startOtlp(inputs, opened, () => pipeline.spanStats())
+        ? await startOtlp(
+            inputs,
+            opened,
+            () => pipeline.spanStats(),
+            (kind) => summary.onExport(kind),
+          )
         : null;
   } catch (error) {
     await opened.close();
@@ -125,6 +134,7 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
         const closing = opened.close();
         if (hurry?.aborted) onHurry();
         await closing;
+        summary.atStop();
       } finally {
         hurry?.removeEventListener('abort', onHurry);
         await otlp?.stop();
@@ -163,6 +173,7 @@ async function startOtlp(
   inputs: ServiceInputs,
   ledger: OpenLedger | null,
   spanStats?: OtlpExportOptions['spanStats'],
+  onExport?: (kind: string) => void,
 ): Promise<OtlpExport | null> {
   const { startOtlpExport } = await import('../export/index.js');
   const exported = await startOtlpExport({
@@ -170,7 +181,10 @@ async function startOtlp(
     meter: inputs.meter,
     ...(spanStats ? { spanStats } : {}),
     ...(ledger ? { host: ledger.host } : {}),
-    onEvent: (event) => inputs.logger.info({ code: 'OTLP_EVENT', event }, `otlp: ${event.kind}`),
+    onEvent: (event) => {
+      onExport?.(event.kind);
+      inputs.logger.info({ code: 'OTLP_EVENT', event }, `otlp: ${event.kind}`);
+    },
   });
   if (exported?.prometheusUrl) {
     inputs.logger.info(
