@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { answerClientError } from '../api/framework-errors.js';
 import { applyListenerLimits, type ListenerLimits } from '../api/http-limits.js';
 import { httpUrl, parseListenAddress } from '../api/listen.js';
 import { Attributor } from '../attribution/attributor.js';
@@ -180,6 +181,10 @@ export function buildRequestPipeline(options: {
         });
       if (!proxy) return;
       if (options.limits) applyListenerLimits(proxy.server, options.limits);
+      // Node's own answer to a request it cannot parse has no body; ours has the one error shape.
+      proxy.server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) =>
+        answerClientError(error, socket, PROXY_CLIENT_ERRORS),
+      );
       const { host, port } = parseListenAddress(config.proxy.listen);
       proxy.server.listen(port, host);
       await once(proxy.server, 'listening');
@@ -269,6 +274,13 @@ function buildProxy(
       ),
   });
 }
+
+/** Codes of what the proxy answers itself, below any upstream (docs/PROXY.md). */
+const PROXY_CLIENT_ERRORS = {
+  malformed: 'PROXY_BAD_REQUEST',
+  headersTooLarge: 'PROXY_HEADERS_TOO_LARGE',
+  timeout: 'PROXY_REQUEST_TIMEOUT',
+} as const;
 
 /** Resolves when `closing` does, after {@link STOP_DRAIN_MS}, or when `hurry` aborts. */
 function raceDrain(closing: Promise<unknown>, hurry: AbortSignal | undefined): Promise<unknown> {
