@@ -74,7 +74,7 @@ function positiveInt(value: string): number {
 export function registerMeasureCommands(program: Command, shutdown: () => Shutdown): void {
   addCommonOptions(program.command('run'))
     .description(
-      'run the daemon: sample GPU and host energy, seal signed batches into the ledger, until SIGTERM/SIGINT',
+      'run the daemon: sample GPU and host energy, seal signed batches into the ledger, until SIGTERM/SIGINT (which seals everything acknowledged; a second signal stops waiting for open requests, a third exits without the last batch). Exit 0, 1 no GPU, 2 usage, configuration, key or I/O (also a final seal that failed)',
     )
     .option('--ledger-dir <dir>', 'ledger directory (config ledger.dir)')
     .option(

@@ -12,9 +12,11 @@ import {
   makeSigningKey,
   parseLogLines,
   runCli,
+  startProxiedDaemon,
   startSimulatedDaemon,
   waitForStderr,
 } from '../helpers/cli.js';
+import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
 import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
 import { mountSmallDisk, type SmallDisk, tmpfsSkipReason } from '../helpers/tmpfs.js';
@@ -148,5 +150,48 @@ describeUnless(skip)('daemon on a full disk', () => {
     await disk.free();
     const verified = await runCli(['verify', `${disk.dir}/ledger`, '--key', `${key}.pub`]);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+  }, 60_000);
+
+  it('keeps relaying proxied traffic unmeasured while the ledger cannot write, and says so', async () => {
+    const { dir, cleanup } = await makeTmpDir('wattledger-e2e-full-');
+    cleanups.push(cleanup);
+    const disk: SmallDisk = await mountSmallDisk(dir, 2 * 1024 * 1024);
+    cleanups.push(() => disk.unmount());
+    const recorded = loadFixture('openai-gpt4o-chat-stream-include-usage.sse');
+    const upstream = await FakeUpstream.start(() => ({ ...recorded, split: 64, delayMs: 5 }));
+    cleanups.push(() => upstream.close());
+    const { daemon, done, proxyUrl } = await startProxiedDaemon(dir, upstream.url, [
+      '--ledger-dir',
+      `${disk.dir}/ledger`,
+    ]);
+    const chat = async () => {
+      const response = await fetch(`${proxyUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      });
+      const text = await response.text();
+      return { status: response.status, id: response.headers.get('x-wattledger-request-id'), text };
+    };
+    const unwritable = waitForStderr(daemon, (text) => text.includes('"code":"LEDGER_UNWRITABLE"'), 20_000);
+    await disk.fill();
+    await unwritable;
+    const during = await chat();
+    expect(during.status).toBe(200);
+    expect(during.text).toContain('data: [DONE]');
+    const writable = waitForStderr(daemon, (text) => text.includes('"code":"LEDGER_WRITABLE"'), 20_000);
+    await disk.free();
+    const back = parseLogLines(await writable).find((l) => l.code === 'LEDGER_WRITABLE');
+    expect(back).toMatchObject({ unmeasuredProxied: 1 });
+    const after = await chat();
+    expect(after.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    daemon.kill('SIGTERM');
+    const result = await done;
+    expect(result.code, result.stderr.slice(-3000)).toBe(0);
+    const receipt = (id: string | null) =>
+      runCli(['receipt', id as string, '--ledger-dir', `${disk.dir}/ledger`]);
+    expect((await receipt(during.id)).code).toBe(1); // relayed unmeasured: no record
+    expect((await receipt(after.id)).code).toBe(0);
   }, 60_000);
 });
