@@ -14,6 +14,7 @@ import {
   runCli,
   startProxiedDaemon,
   startSimulatedDaemon,
+  waitForSeals,
   waitForStderr,
 } from '../helpers/cli.js';
 import { FakeUpstream, loadFixture } from '../helpers/fake-upstream.js';
@@ -94,7 +95,7 @@ describeUnless(skip)('daemon on a full disk', () => {
       202,
     );
     expect((await post('/v1/requests/after-1/end', { outcome: 'ok' })).status).toBe(202);
-    await new Promise((resolve) => setTimeout(resolve, 700)); // a batch or two after the end
+    await waitForSeals(daemon, { count: 1, records: 2 }); // held-1 and after-1 are sealed
 
     daemon.kill('SIGTERM');
     const result = await done;
@@ -185,7 +186,7 @@ describeUnless(skip)('daemon on a full disk', () => {
     expect(back).toMatchObject({ unmeasuredProxied: 1 });
     const after = await chat();
     expect(after.status).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    await waitForSeals(daemon, { count: 1, records: 1 }); // the measured request is sealed
     daemon.kill('SIGTERM');
     const result = await done;
     expect(result.code, result.stderr.slice(-3000)).toBe(0);
