@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
-import { CliError } from '../errors.js';
+import { CliError, describeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { createGapLogger } from '../meter/gap-log.js';
 import { Meter } from '../meter/meter.js';
@@ -51,7 +51,15 @@ export async function runDaemon(
         devices: inventory.devices,
         intervalMs,
       })),
-      { clock, readTimeoutMs: config.meter.readTimeoutMs },
+      {
+        clock,
+        readTimeoutMs: config.meter.readTimeoutMs,
+        onTickError: (error, probe) =>
+          logger.error(
+            { code: 'METER_TICK_FAILED', probe, err: describeError(error) },
+            `${probe}: a sampling tick failed and was dropped (counted in /readyz detail.tickErrors): ${describeError(error)}`,
+          ),
+      },
     );
     meter.subscribe(createGapLogger(logger));
     const services = await openDaemonServices({

@@ -40,7 +40,12 @@ export class Meter {
 
   constructor(
     probes: readonly MeteredProbe[],
-    options: { readonly clock: Clock; readonly readTimeoutMs: number },
+    options: {
+      readonly clock: Clock;
+      readonly readTimeoutMs: number;
+      /** A sampling tick that threw and was dropped (logged by the daemon as `METER_TICK_FAILED`). */
+      readonly onTickError?: (error: unknown, probe: string) => void;
+    },
   ) {
     for (const { devices } of probes) {
       for (const device of devices)
@@ -55,6 +60,7 @@ export class Meter {
           readTimeoutMs: options.readTimeoutMs,
           clock: options.clock,
           onTick: (tick) => this.handleTick(tick),
+          onTickError: (error) => options.onTickError?.(error, probe.kind),
         }),
     );
   }
@@ -95,9 +101,10 @@ export class Meter {
   }
 
   /** Sampler overruns and listener failures, for health reporting. */
-  health(): { readonly overruns: number; readonly listenerErrors: number } {
+  health(): { readonly overruns: number; readonly listenerErrors: number; readonly tickErrors: number } {
     return {
       overruns: this.samplers.reduce((sum, s) => sum + s.overruns, 0),
+      tickErrors: this.samplers.reduce((sum, s) => sum + s.tickErrors, 0),
       listenerErrors: this.listenerErrors,
     };
   }

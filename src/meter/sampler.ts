@@ -11,6 +11,8 @@ export interface SamplerOptions {
   readonly readTimeoutMs: number;
   readonly clock: Clock;
   readonly onTick: (tick: MeterTick) => void;
+  /** A tick that threw (a bug past the probe's own failure handling); the loop goes on. */
+  readonly onTickError?: (error: unknown) => void;
 }
 
 type ReadOutcome =
@@ -35,6 +37,8 @@ export class ProbeSampler {
   private nextDueMs = 0;
   /** Ticks that started later than one interval after they were due (the host was too busy). */
   overruns = 0;
+  /** Ticks that threw and were dropped (each also given to `onTickError`). */
+  tickErrors = 0;
 
   constructor(options: SamplerOptions) {
     this.options = options;
@@ -90,7 +94,14 @@ export class ProbeSampler {
     if (startedMs - this.nextDueMs > this.options.intervalMs) this.overruns += 1;
     // runOnce handles probe failures itself; this catch only keeps a throwing listener from
     // stopping the loop.
-    this.running = this.runOnce().catch(() => undefined);
+    this.running = this.runOnce().catch((error: unknown) => {
+      this.tickErrors += 1;
+      try {
+        this.options.onTickError?.(error);
+      } catch {
+        // A failing report must not stop the loop either.
+      }
+    });
     await this.running;
     this.running = null;
     // Keep to the grid; after an overrun, restart the grid from now rather than bursting.
