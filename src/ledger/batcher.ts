@@ -229,10 +229,24 @@ export class Batcher {
     await this.seal();
     const tree = this.o.state.tree;
     if (tree.size > this.lastCheckpointSize && this.abandoned.length === 0) {
+      let failed: unknown = null;
       this.writing = this.writing.then(() =>
-        this.checkpoint().catch((error) => this.o.onError?.(error, this.nextSequence - 1n)),
+        this.checkpoint().catch((error: unknown) => {
+          failed = error;
+        }),
       );
       await this.writing;
+      // Every batch is on disk, but the stop's checkpoint is not: the run did not end cleanly.
+      if (failed !== null)
+        throw new LedgerError(
+          'LEDGER_IO',
+          `the final checkpoint of ledger ${this.o.store.dir} could not be written: ${describeError(failed)}`,
+          {
+            cause: failed,
+            hint: 'every batch is in the ledger; free space or fix the disk, and the next run publishes a checkpoint covering them',
+            details: { dir: this.o.store.dir },
+          },
+        );
     }
     if (this.abandoned.length > 0) {
       const list = this.abandoned.join(', ');
