@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 
 /**
  * Limits of one HTTP listener: how many connections it holds, and how long a client may take to
@@ -15,13 +16,31 @@ export interface ListenerLimits {
   readonly keepAliveTimeoutMs: number;
 }
 
-/** Applies `limits` to a Node HTTP server (before or after it listens). */
+/**
+ * Applies `limits` to a Node HTTP server (before or after it listens). Node enforces its own
+ * header time-out only on its connection-checking interval, which is fixed when the server is
+ * created (30 s by default) and missed idle sockets in practice, so a connection that has not
+ * sent a complete request head within `headersTimeoutMs` of connecting is also closed here.
+ */
 export function applyListenerLimits(server: Server, limits: ListenerLimits): void {
   server.maxConnections = limits.maxConnections;
   // Node requires headersTimeout ≤ requestTimeout (when the latter is not 0).
   server.requestTimeout = limits.requestTimeoutMs;
   server.headersTimeout = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  const waiting = new WeakMap<Socket, NodeJS.Timeout>();
+  server.on('connection', (socket: Socket) => {
+    const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    timer.unref();
+    waiting.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  });
+  server.on('request', (request: IncomingMessage) => {
+    const timer = waiting.get(request.socket);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    waiting.delete(request.socket);
+  });
 }
 
 /**
