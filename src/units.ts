@@ -81,6 +81,34 @@ export function energyFromConstantPower(powerMilliWatts: MilliWatts, durationNan
   return (BigInt(powerMilliWatts) * durationNanos) / MILLIWATT_NANOS_PER_MICROJOULE;
 }
 
+/**
+ * The physics bound (docs/FORMAT.md, device window): energy over a span is at most the enforced
+ * power limit × the span × 12/10, the 20 % margin covering sensor tolerance and transient excursions
+ * above the limit. Exact: `energy × 10^6 × 10 ≤ limit × span × 12`, no division.
+ */
+export const POWER_LIMIT_MARGIN_NUMERATOR = 12n;
+export const POWER_LIMIT_MARGIN_DENOMINATOR = 10n;
+/** The largest energy {@link withinPowerLimit} accepts over `spanNanos`, in µJ. */
+export function powerLimitCeilingMicroJoules(
+  powerLimitMilliWatts: MilliWatts,
+  spanNanos: bigint,
+): MicroJoules {
+  return (
+    (BigInt(powerLimitMilliWatts) * spanNanos * POWER_LIMIT_MARGIN_NUMERATOR) /
+    (POWER_LIMIT_MARGIN_DENOMINATOR * MILLIWATT_NANOS_PER_MICROJOULE)
+  );
+}
+export function withinPowerLimit(
+  energyMicroJoules: MicroJoules,
+  powerLimitMilliWatts: MilliWatts,
+  spanNanos: bigint,
+): boolean {
+  return (
+    energyMicroJoules * MILLIWATT_NANOS_PER_MICROJOULE * POWER_LIMIT_MARGIN_DENOMINATOR <=
+    BigInt(powerLimitMilliWatts) * spanNanos * POWER_LIMIT_MARGIN_NUMERATOR
+  );
+}
+
 /** Mean power over an interval in mW, truncated; `null` for an empty interval. */
 export function averageMilliWatts(energyMicroJoules: MicroJoules, durationNanos: bigint): MilliWatts | null {
   if (durationNanos <= 0n) return null;

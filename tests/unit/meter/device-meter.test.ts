@@ -130,4 +130,79 @@ describe('DeviceMeter', () => {
     meter.observe(reading(0n, 0n));
     expect(meter.observe({ monoNanos: 100n * MS })?.gap?.reason).toBe('no-data');
   });
+
+  it('keeps a GPU whose power reads [N/A] unmeasured from its first tick: gaps, never 0 J', () => {
+    // GT 1030, Quadro P400, GRID vGPU: no counter, and nvidia-smi prints power.draw [N/A].
+    const meter = new DeviceMeter(gpu({ hasEnergyCounter: false, probe: 'nvidia-smi' }));
+    expect(meter.observe({ monoNanos: 0n })).toBeNull(); // the first tick opens nothing
+    for (let i = 1n; i <= 5n; i++) {
+      const interval = meter.observe({ monoNanos: i * 100n * MS });
+      expect(interval).toMatchObject({
+        startMonoNanos: (i - 1n) * 100n * MS,
+        endMonoNanos: i * 100n * MS,
+        energyMicroJoules: null,
+        source: null,
+        gap: { reason: 'no-data' },
+      });
+    }
+  });
+
+  it('never integrates power across a gap: the first sample after it is a new baseline', () => {
+    const meter = new DeviceMeter(gpu({ hasEnergyCounter: false, probe: 'nvidia-smi' }));
+    meter.observe(reading(0n, undefined, 300_000));
+    expect(meter.observe(reading(100n, undefined, 300_000))?.energyMicroJoules).toBe(30_000_000n);
+    // nvidia-smi hangs for 10 s: one timeout gap per tick.
+    for (let t = 200n; t <= 10_100n; t += 100n) {
+      expect(meter.fail(t * MS, 'probe-timeout')?.energyMicroJoules).toBeNull();
+    }
+    // The first row after the hang is a baseline, not a trapezoid against the row before it.
+    expect(meter.observe(reading(10_700n, undefined, 300_000))).toBeNull();
+    const next = meter.observe(reading(10_800n, undefined, 300_000));
+    expect(next).toMatchObject({
+      startMonoNanos: 10_700n * MS,
+      energyMicroJoules: 30_000_000n,
+      source: 'integrated-power',
+      bridgedGapNanos: 0n,
+    });
+  });
+
+  it('drops power rows taken during a gap, and integrates only those after it', () => {
+    const meter = new DeviceMeter(gpu({ hasEnergyCounter: false, probe: 'nvidia-smi' }));
+    meter.observe(reading(0n, undefined, 100_000));
+    meter.fail(1000n * MS, 'probe-timeout');
+    const samples = [500n, 1100n, 1200n, 1300n].map((ms) => ({
+      monoNanos: ms * MS,
+      powerMilliWatts: 200_000,
+    }));
+    const interval = meter.observe({ monoNanos: 1300n * MS, powerSamples: samples });
+    // 200 W from 1.1 s to 1.3 s = 40 J; the 0.5 s row (inside the gap) is not used.
+    expect(interval).toMatchObject({ startMonoNanos: 1100n * MS, energyMicroJoules: 40_000_000n });
+  });
+
+  it('bridges a gap with the counter only when the power limit allows the energy', () => {
+    const bridged = new DeviceMeter(gpu());
+    bridged.observe(reading(0n, 0n, 300_000));
+    bridged.fail(5000n * MS, 'probe-timeout');
+    // 3114 J over 10 s is 311 W on a 700 W GPU: physically possible, counted, marked bridged.
+    const ok = bridged.observe(reading(10_000n, 3_114_000_000n, 300_000));
+    expect(ok).toMatchObject({
+      energyMicroJoules: 3_114_000_000n,
+      source: 'counter',
+      gap: null,
+      bridgedGapNanos: 5000n * MS,
+      // integrated power restarted after the gap, so it is not compared with the counter
+      integratedEnergyMicroJoules: null,
+    });
+    const impossible = new DeviceMeter(gpu());
+    impossible.observe(reading(0n, 0n));
+    impossible.fail(5000n * MS, 'device-lost');
+    // 8401 J over 10 s is above 700 W × 10 s × 12/10 = 8400 J: a discontinuity that counts nothing.
+    const jump = impossible.observe(reading(10_000n, 8_401_000_000n));
+    expect(jump?.gap?.reason).toBe('implausible-counter');
+    expect(jump?.energyMicroJoules).toBeNull();
+    const atLimit = new DeviceMeter(gpu());
+    atLimit.observe(reading(0n, 0n));
+    atLimit.fail(5000n * MS, 'device-lost');
+    expect(atLimit.observe(reading(10_000n, 8_400_000_000n))?.energyMicroJoules).toBe(8_400_000_000n);
+  });
 });
