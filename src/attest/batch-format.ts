@@ -58,7 +58,8 @@ export interface WireGap {
 }
 
 export interface WireDiscontinuity {
-  readonly reason: 'counter-reset' | 'implausible-counter' | 'agent-downtime-reset';
+  /** `unbridged-gap`: the counter rose across a gap this batch's window cannot cover; not counted. */
+  readonly reason: 'counter-reset' | 'implausible-counter' | 'agent-downtime-reset' | 'unbridged-gap';
   readonly fromMicroJoules: DecimalString;
   readonly toMicroJoules: DecimalString;
 }
@@ -149,8 +150,19 @@ export interface WireDevice {
   readonly intervalCount: number;
   readonly powerSampleCount: number;
   readonly peakPowerMilliWatts: number | null;
-  /** Σ duration of the intervals whose energy is counted, bridged gaps and downtime included. */
+  /**
+   * The time inside the batch's span that the counted energy covers: each counted interval's part
+   * inside the window, plus the downtime the first batch after a restart bridges. Never more than
+   * the span, (endMonoNanos − startMonoNanos) + downtimeNanos.
+   */
   readonly coveredNanos: DecimalString;
+  /**
+   * Null when the device measured something in this window. Otherwise the device is unmeasured
+   * here (nothing covered, `energyMicroJoules` "0" is no measurement, only the absence of one) and
+   * this says why: the reason of its last gap (`no-data`, `device-lost`, `probe-timeout`, …), or
+   * `no-reading` when no interval of it reached the window.
+   */
+  readonly unmeasuredReason: string | null;
   readonly attribution: WireAttribution;
 }
 

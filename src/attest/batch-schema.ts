@@ -95,7 +95,7 @@ const device = z.strictObject({
   discontinuities: z
     .array(
       z.strictObject({
-        reason: z.enum(['counter-reset', 'implausible-counter', 'agent-downtime-reset']),
+        reason: z.enum(['counter-reset', 'implausible-counter', 'agent-downtime-reset', 'unbridged-gap']),
         fromMicroJoules: decimal,
         toMicroJoules: decimal,
       }),
@@ -108,6 +108,7 @@ const device = z.strictObject({
   powerSampleCount: count,
   peakPowerMilliWatts: milliWatts.nullable(),
   coveredNanos: decimal,
+  unmeasuredReason: text.min(1).nullable(),
   attribution: z.strictObject({
     ...allocationSums.shape,
     deferredMicroJoules: decimal,

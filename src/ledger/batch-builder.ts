@@ -16,7 +16,7 @@ import { hexFromBytes } from '../attest/bytes.js';
 import { canonicalBytes } from '../attest/canonical.js';
 import { sha256 } from '../attest/sha256.js';
 import { rfc3339 } from '../clock.js';
-import type { DeviceWindow } from './window.js';
+import { type DeviceWindow, unmeasuredReasonOf } from './window.js';
 import {
   type AllocationSums,
   type DeviceAttribution,
@@ -147,6 +147,7 @@ function toWireDevice(window: DeviceWindow, account: DeviceAttribution): WireDev
     powerSampleCount: window.powerSampleCount,
     peakPowerMilliWatts: window.peakPowerMilliWatts,
     coveredNanos: window.coveredNanos.toString(),
+    unmeasuredReason: unmeasuredReasonOf(window),
     attribution: toWireAttribution(account),
   };
 }

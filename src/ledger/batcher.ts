@@ -135,16 +135,25 @@ export class Batcher {
   private readonly abandoned: bigint[] = [];
   private readonly writeListeners = new Set<(state: WriteState) => void>();
   private wakeRetry: (() => void) | null = null;
+  /** The probe whose ticks seal batches; null: any probe's. */
+  private readonly pacingProbe: string | null;
 
   constructor(options: BatcherOptions) {
     this.o = options;
     const startUnix = options.clock.wallUnixNanos();
     const last = options.state.lastEndUnixNanos;
     const downtimeNanos = last !== null && startUnix > last ? startUnix - last : 0n;
-    this.bounds = { startUnixNanos: startUnix, startMonoNanos: options.clock.monoNanos(), downtimeNanos };
+    const startMonoNanos = options.clock.monoNanos();
+    this.bounds = { startUnixNanos: startUnix, startMonoNanos, downtimeNanos };
     this.attributionMethod = methodOf(options);
     const carry = startCarry(attributedOf(options), options.state.outstandingDeferred);
-    this.window = new BatchWindow(options.devices, options.state.counters, downtimeNanos, carry);
+    this.window = new BatchWindow(
+      options.devices,
+      options.state.counters,
+      { startMonoNanos, downtimeNanos, firstOfRun: true },
+      carry,
+    );
+    this.pacingProbe = options.devices.find((d) => d.powerLimitMilliWatts !== undefined)?.probe ?? null;
     this.nextSequence = options.state.nextSequence;
     this.records = new RecordBatch(this.nextSequence);
     this.previousSha256 = options.state.previousSha256;
@@ -165,12 +174,24 @@ export class Batcher {
     return () => this.writeListeners.delete(listener);
   }
 
-  /** Meter listener: adds the tick's intervals and seals when the window is old enough. */
+  /**
+   * Meter listener: adds the tick's intervals and seals when the window is old enough, at the
+   * tick's own time, so that the window ends where the readings it holds end. It seals on a tick
+   * of the pacing probe (the one whose devices have a power limit), so their intervals tile the
+   * windows and none spans two; and the first window of a run waits until every counter it
+   * carried has been read once, so the downtime is counted in the batch that declares it.
+   */
   onTick(tick: MeterTick): void {
     for (const interval of tick.intervals) this.window.add(interval);
     const ageNanos = tick.unixNanos - this.bounds.startUnixNanos;
+    const intervalNanos = BigInt(this.o.batchIntervalMs) * NANOS_PER_MILLI;
     // While the ledger cannot write, the window stays open (one longer batch later), not queued.
-    if (ageNanos >= BigInt(this.o.batchIntervalMs) * NANOS_PER_MILLI && this.outage === null) this.seal();
+    if (ageNanos < intervalNanos || this.outage !== null) return;
+    // Past the hold limit, seal anyway: a probe that never ticks must not stop the ledger.
+    const overdue = ageNanos >= 2n * intervalNanos + MAX_SEAL_HOLD_NANOS;
+    if (!overdue && this.pacingProbe !== null && tick.probe !== this.pacingProbe) return;
+    if (!overdue && this.window.unjoinedDeviceIds.length > 0) return;
+    this.seal({ monoNanos: tick.monoNanos, unixNanos: tick.unixNanos });
   }
 
   /** Adds a finished request's record; seals early when the batch is full. */
@@ -192,10 +213,15 @@ export class Batcher {
     return this.unmatched + this.window.attribution.unmatched;
   }
 
-  /** Seals the current window now (even a short one); resolves when it is on disk. */
-  seal(): Promise<unknown> {
-    const endUnixNanos = this.o.clock.wallUnixNanos();
-    const bounds: WindowBounds = { ...this.bounds, endUnixNanos, endMonoNanos: this.o.clock.monoNanos() };
+  /**
+   * Seals the current window (even a short one) at `at`, by default now; resolves when it is on
+   * disk.
+   */
+  seal(at?: { readonly monoNanos: bigint; readonly unixNanos: bigint }): Promise<unknown> {
+    const endUnixNanos = at?.unixNanos ?? this.o.clock.wallUnixNanos();
+    const endMonoNanos = at?.monoNanos ?? this.o.clock.monoNanos();
+    const bounds: WindowBounds = { ...this.bounds, endUnixNanos, endMonoNanos };
+    this.window.finish();
     const windows = [...this.window.devices.values()];
     const { accounts, next } = this.window.attribution.close(windows);
     this.unmatched += this.window.attribution.unmatched;
@@ -209,7 +235,12 @@ export class Batcher {
       signers: [this.o.signer, ...this.cosigners],
     };
     const carried = new Map(windows.map((w) => [w.device.id, w.counterEndMicroJoules] as const));
-    this.window = new BatchWindow(this.o.devices, carried, 0n, next);
+    this.window = new BatchWindow(
+      this.o.devices,
+      carried,
+      { startMonoNanos: endMonoNanos, downtimeNanos: 0n, firstOfRun: false },
+      next,
+    );
     this.bounds = { startUnixNanos: endUnixNanos, startMonoNanos: bounds.endMonoNanos, downtimeNanos: 0n };
     this.records = new RecordBatch(this.nextSequence);
     this.events = [];
@@ -411,6 +442,9 @@ export class Batcher {
 function isRetryable(error: unknown): boolean {
   return error instanceof LedgerError && error.code === 'LEDGER_IO';
 }
+
+/** How long past its due time a window may wait for the pacing probe or a first reading. */
+const MAX_SEAL_HOLD_NANOS = 10_000_000_000n;
 
 /** The attributed devices this batcher measures, `overlapping` ones left out (they double count). */
 function attributedOf(options: BatcherOptions): ReadonlySet<string> {

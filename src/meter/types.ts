@@ -8,7 +8,9 @@ export type GapReason =
   | 'device-lost'
   | 'no-data'
   | 'counter-reset'
-  | 'implausible-counter';
+  | 'implausible-counter'
+  /** Set by the batch window, never the meter: a counter delta across a gap begun in an earlier batch. */
+  | 'unbridged-gap';
 
 export interface IntervalGap {
   readonly reason: GapReason;

@@ -105,6 +105,8 @@ function devicePassesExactly(d: WireDevice): boolean {
     covered === undefined
   )
     return false;
+  // Unmeasured is a state: nothing covered, no energy, and a reason; measured covers something.
+  if (covered === 0 ? energy !== 0 || d.unmeasuredReason === null : d.unmeasuredReason !== null) return false;
   if (d.energySource === 'counter') {
     if (d.counterStartMicroJoules !== null && d.counterEndMicroJoules !== null) {
       const delta =
@@ -285,6 +287,7 @@ function counterEnergyOf(d: WireDevice): bigint {
 
 function checkPlausibility(d: WireDevice, where: Where): Finding[] {
   const out: Finding[] = [];
+  out.push(...checkMeasuredState(d, where));
   if (d.powerLimitMilliWatts !== null) {
     const limit = BigInt(d.powerLimitMilliWatts) * POWER_LIMIT_MARGIN;
     // µJ = mW × ns / 10^6
@@ -336,6 +339,46 @@ function checkPlausibility(d: WireDevice, where: Where): Finding[] {
     );
   }
   return out;
+}
+
+/**
+ * A device claiming energy with nothing covered is a finding (energy of no time is no measurement);
+ * a device is unmeasured (with its reason) exactly when it covers nothing.
+ */
+function checkMeasuredState(d: WireDevice, where: Where): Finding[] {
+  const covered = BigInt(d.coveredNanos);
+  const energy = BigInt(d.energyMicroJoules);
+  if (covered === 0n && energy > 0n) {
+    return [
+      finding(
+        'VERIFY_IMPLAUSIBLE',
+        where,
+        'energy-uncovered',
+        `${d.deviceId}: energy claimed with no time covered`,
+        {
+          expected: '0',
+          found: d.energyMicroJoules,
+        },
+      ),
+    ];
+  }
+  if ((covered === 0n) !== (d.unmeasuredReason !== null)) {
+    return [
+      finding(
+        'VERIFY_IMPLAUSIBLE',
+        where,
+        'unmeasured-state',
+        covered === 0n
+          ? `${d.deviceId}: covers no time but is not declared unmeasured`
+          : `${d.deviceId}: declared unmeasured (${d.unmeasuredReason}) but covers time`,
+        {
+          expected: covered === 0n ? 'an unmeasuredReason' : 'unmeasuredReason null',
+          found: d.unmeasuredReason ?? 'null',
+        },
+      ),
+    ];
+  }
+  return [];
 }
 
 function checkTotals(statement: BatchStatement, where: Where): Finding[] {

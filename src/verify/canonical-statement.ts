@@ -159,7 +159,7 @@ const deviceByMembers = object(
     wrapCount: count,
     discontinuities: arrayOf(
       object({
-        reason: oneOf('counter-reset', 'implausible-counter', 'agent-downtime-reset'),
+        reason: oneOf('counter-reset', 'implausible-counter', 'agent-downtime-reset', 'unbridged-gap'),
         fromMicroJoules: decimal,
         toMicroJoules: decimal,
       }),
@@ -172,6 +172,7 @@ const deviceByMembers = object(
     powerSampleCount: count,
     peakPowerMilliWatts: nullable(milliWatts),
     coveredNanos: decimal,
+    unmeasuredReason: nullable(text1),
     attribution: object(
       {
         ...allocationSums,
@@ -222,9 +223,10 @@ const deviceByMembers = object(
     probe: v[25],
     residualMicroJoules: v[26],
     simulated: v[27],
-    vendor: v[28],
-    wrapCount: v[29],
-    wrapRangeMicroJoules: v[30],
+    unmeasuredReason: v[28],
+    vendor: v[29],
+    wrapCount: v[30],
+    wrapRangeMicroJoules: v[31],
   }),
 );
 

@@ -1,6 +1,6 @@
 /**
  * One device of a canonical batch statement read by a single sticky regular expression: the
- * usual device (no discontinuities, no gaps) in canonical form, every member checked against the
+ * usual device (no discontinuities, no gaps, measured) in canonical form, every member checked against the
  * batch format v1 schema (the same rules as `canonical-statement.ts`), in native regex code.
  * Anything else does not match, and `canonical-statement.ts` reads that device member by member.
  * Only for text known to hold no backslash.
@@ -89,6 +89,7 @@ const DEVICE = new RegExp(
     ['probe', TEXT], // 42
     ['residualMicroJoules', SIGNED_DEC], // 43
     ['simulated', BOOL], // 44
+    ['unmeasuredReason', 'null'],
     ['vendor', TEXT], // 45
     ['wrapCount', INT], // 46
     ['wrapRangeMicroJoules', nullable(DEC)], // 47
@@ -195,6 +196,7 @@ export function readDevice(text: string, pos: number): { device: unknown; end: n
     probe: g[42],
     residualMicroJoules: g[43],
     simulated: g[44] === 'true',
+    unmeasuredReason: null,
     vendor: g[45],
     wrapCount,
     wrapRangeMicroJoules: g[47] ?? null,

@@ -14,7 +14,7 @@ import { readLedgerLines } from '../../src/ledger/reader.js';
 import { RecordLog, type RequestRecord } from '../../src/ledger/record-log.js';
 import { LedgerStore } from '../../src/ledger/store.js';
 import { Meter } from '../../src/meter/meter.js';
-import { SimulatedGpuProbe } from '../../src/probes/simulated.js';
+import { type SimulatedFault, SimulatedGpuProbe } from '../../src/probes/simulated.js';
 import type { DeviceInfo } from '../../src/probes/types.js';
 import type { RequestEvent } from '../../src/requests/types.js';
 import { LedgerVerifier, type VerificationReport } from '../../src/verify/verifier.js';
@@ -77,16 +77,26 @@ export async function writeLedger(
     maxSegmentBytes?: number;
     /** Attribute the GPUs' energy to generated requests (absent: nothing is attributed). */
     attribution?: FixtureAttribution;
+    /** Hardware events of the simulated GPUs, and their counter range (see SimulatedProbeOptions). */
+    faults?: readonly SimulatedFault[];
+    wrapMicroJoules?: bigint;
+    /** The simulated power model (defaults 70 W idle, 700 W max = the power limit). */
+    idlePowerMilliWatts?: number;
+    maxPowerMilliWatts?: number;
+    /** Time between the batcher's start and the meter's first tick. */
+    startDelayMs?: number;
   },
 ): Promise<{ clock: ManualClock; unmatchedAllocations: number }> {
   const clock = options.clock ?? new ManualClock();
   const probe = new SimulatedGpuProbe({
     gpuCount: options.gpus ?? 2,
     name: 'Sim',
-    idlePowerMilliWatts: 70_000,
-    maxPowerMilliWatts: 700_000,
+    idlePowerMilliWatts: options.idlePowerMilliWatts ?? 70_000,
+    maxPowerMilliWatts: options.maxPowerMilliWatts ?? 700_000,
     seed: 3,
     clock,
+    ...(options.faults ? { faults: options.faults } : {}),
+    ...(options.wrapMicroJoules !== undefined ? { wrapMicroJoules: options.wrapMicroJoules } : {}),
   });
   const inventory = await probe.open();
   const meter = new Meter([{ probe, devices: inventory.devices, intervalMs: 100 }], {
@@ -131,6 +141,7 @@ export async function writeLedger(
   if (attribution?.first) attribution.wire(batcher);
   meter.subscribe((tick) => batcher.onTick(tick));
   if (attribution && !attribution.first) attribution.wire(batcher);
+  if (options.startDelayMs) clock.advanceMillis(options.startDelayMs);
   for (let i = 0; i < options.ticks; i++) {
     for (const record of options.records?.(i) ?? []) batcher.addRecord(record);
     for (const event of options.attribution?.events(i, clock) ?? []) attribution?.attributor.onEvent(event);

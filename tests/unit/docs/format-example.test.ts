@@ -620,7 +620,11 @@ describe('docs/FORMAT.md worked example', () => {
     const line = ledgerLinesOf('ledger/ledger-000001.jsonl')[0]!;
     const envelope = JSON.parse(line) as Envelope;
     const payload = base64(envelope.payload);
-    payload[payload.indexOf('192500000')] = '2'.charCodeAt(0); // 192.5 J becomes 292.5 J
+    // The first device's energy gains a different leading digit (e.g. 103.8 J becomes 203.8 J).
+    const energy = (JSON.parse(payload.toString('utf8')) as { predicate: { devices: Device[] } }).predicate
+      .devices[0]!.energyMicroJoules;
+    const at = payload.indexOf(`"energyMicroJoules":"${energy}"`) + '"energyMicroJoules":"'.length;
+    payload[at] = (payload[at] === '2'.charCodeAt(0) ? '3' : '2').charCodeAt(0);
     const forged = jcs({ ...envelope, payload: payload.toString('base64') } as unknown as Json);
     expect(() => openLine(line, raw, keyId)).not.toThrow();
     expect(() => openLine(forged, raw, keyId)).toThrow();
