@@ -71,9 +71,11 @@ export async function runDaemon(
       credentialsDirectory,
     });
     let running = false;
+    let metered = false;
     try {
       await services.startBeforeMeter(() => running);
       meter.start();
+      metered = true;
       running = true;
       await services.startAfterMeter();
       logger.info(
@@ -87,6 +89,10 @@ export async function runDaemon(
       running = false;
       await services.stopIntake(hurry);
       await meter.stop();
+      // One last reading of every probe, so the final batch ends at a reading, not up to a sampling
+      // interval after the last one (that time would otherwise count as the next run's downtime).
+      // Skipped when told to hurry.
+      if (metered && !hurry?.aborted) await meter.tickAll();
       await services.stopAfterMeter(hurry);
     }
     logTotals(meter, logger, 'DAEMON_STOPPED');
@@ -139,7 +145,9 @@ function logTotals(meter: Meter, logger: Logger, code: string): void {
         energyMicroJoules: status.energyMicroJoules,
         quality: status.quality,
       },
-      `${status.device.id}: ${status.energyMicroJoules} µJ measured`,
+      status.quality.unmeasuredReason === null
+        ? `${status.device.id}: ${status.energyMicroJoules} µJ measured`
+        : `${status.device.id}: unmeasured (${status.quality.unmeasuredReason}), not in the totals`,
     );
   }
 }

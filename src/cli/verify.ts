@@ -239,6 +239,10 @@ function renderText(report: CliVerificationReport): string {
     `checkpoints  ${report.checkpointsVerified} verified`,
   ];
   if (report.simulated) out.push(`WARNING: ${SIMULATED_BANNER}`);
+  for (const u of report.unmeasured)
+    out.push(
+      `unmeasured   ${u.deviceId}: ${u.batches} batch${u.batches === 1 ? '' : 'es'} with nothing measured (${u.reasons.join(', ')}); not in the totals`,
+    );
   for (const warning of report.warnings) out.push(`warning: ${warning}`);
   const count = report.findings.length;
   out.push(report.ok ? 'VERIFIED' : `FAILED: ${count} finding${count === 1 ? '' : 's'}`);

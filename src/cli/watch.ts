@@ -78,7 +78,9 @@ function renderFrame(
       s.device.name,
       s.device.accounting === 'overlapping' ? `${s.device.hwType} (overlaps)` : s.device.hwType,
       powerText(last),
-      formatEnergy(s.energyMicroJoules),
+      s.quality.unmeasuredReason === null
+        ? formatEnergy(s.energyMicroJoules)
+        : `UNMEASURED (${s.quality.unmeasuredReason})`,
       s.quality.source,
       s.quality.gapCount === 0 ? '0' : `${s.quality.gapCount} (last: ${s.lastGap?.reason ?? '-'})`,
     ]);

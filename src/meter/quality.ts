@@ -25,6 +25,13 @@ export interface QualityRecord {
   /** Σ (counter − integrated) over those intervals; signed. */
   readonly residualMicroJoules: MicroJoules;
   readonly energyMicroJoules: MicroJoules;
+  /** Time covered by intervals with energy. */
+  readonly measuredNanos: bigint;
+  /**
+   * Null once anything was measured. Otherwise the device is unmeasured (its 0 is no measurement)
+   * and this is why: its last gap's reason, or `no-reading` before its first interval.
+   */
+  readonly unmeasuredReason: GapReason | 'no-reading' | null;
 }
 
 /** Accumulates a {@link QualityRecord} over the intervals of one device. */
@@ -40,6 +47,8 @@ export class QualityAccumulator {
   private comparedCounterMicroJoules = 0n;
   private residualMicroJoules = 0n;
   private energyMicroJoules = 0n;
+  private measuredNanos = 0n;
+  private lastGapReason: GapReason | null = null;
 
   constructor(device: DeviceInfo) {
     this.device = device;
@@ -49,7 +58,11 @@ export class QualityAccumulator {
     this.intervalCount += 1;
     this.powerSampleCount += interval.powerSampleCount;
     if (interval.wrapped) this.wrapCount += 1;
-    if (interval.energyMicroJoules !== null) this.energyMicroJoules += interval.energyMicroJoules;
+    if (interval.energyMicroJoules !== null) {
+      this.energyMicroJoules += interval.energyMicroJoules;
+      this.measuredNanos += interval.endMonoNanos - interval.startMonoNanos;
+    }
+    if (interval.gap) this.lastGapReason = interval.gap.reason;
     if (interval.gap) {
       this.gapCount += 1;
       this.gapReasons[interval.gap.reason] = (this.gapReasons[interval.gap.reason] ?? 0) + 1;
@@ -83,6 +96,8 @@ export class QualityAccumulator {
       comparedCounterMicroJoules: this.comparedCounterMicroJoules,
       residualMicroJoules: this.residualMicroJoules,
       energyMicroJoules: this.energyMicroJoules,
+      measuredNanos: this.measuredNanos,
+      unmeasuredReason: this.measuredNanos > 0n ? null : (this.lastGapReason ?? 'no-reading'),
     };
   }
 }

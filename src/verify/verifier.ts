@@ -50,6 +50,15 @@ export interface VerificationReport {
   readonly lastSequence: string | null;
   readonly origin: string | null;
   readonly simulated: boolean;
+  /**
+   * Devices unmeasured in some batches (nothing covered: a state with a reason, not a 0): per
+   * device, how many batches and why.
+   */
+  readonly unmeasured: readonly {
+    readonly deviceId: string;
+    readonly batches: number;
+    readonly reasons: readonly string[];
+  }[];
   readonly logSize: number;
   readonly logRootHex: string;
   readonly checkpointsVerified: number;
@@ -72,6 +81,7 @@ export class LedgerVerifier {
   private first: OpenedBatch | null = null;
   private batches = 0;
   private simulated = false;
+  private readonly unmeasured = new Map<string, { batches: number; reasons: Set<string> }>();
   private checkpointsVerified = 0;
 
   constructor(options: LedgerVerifierOptions) {
@@ -113,6 +123,13 @@ export class LedgerVerifier {
     const batch = opened.batch;
     this.batches += 1;
     this.simulated ||= batch.statement.predicate.simulated;
+    for (const device of batch.statement.predicate.devices) {
+      if (device.unmeasuredReason === null) continue;
+      const entry = this.unmeasured.get(device.deviceId) ?? { batches: 0, reasons: new Set<string>() };
+      entry.batches += 1;
+      entry.reasons.add(device.unmeasuredReason);
+      this.unmeasured.set(device.deviceId, entry);
+    }
     this.findings.push(
       ...this.checkKeyWindow(batch, location),
       ...checkBatch(batch.statement, location, batch),
@@ -151,6 +168,11 @@ export class LedgerVerifier {
       lastSequence: this.previous?.statement.predicate.sequence ?? null,
       origin: this.first?.statement.predicate.origin ?? null,
       simulated: this.simulated,
+      unmeasured: [...this.unmeasured].map(([deviceId, e]) => ({
+        deviceId,
+        batches: e.batches,
+        reasons: [...e.reasons],
+      })),
       logSize: this.tree.size,
       logRootHex: hexFromBytes(this.tree.root()),
       checkpointsVerified: this.checkpointsVerified,
