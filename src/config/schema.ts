@@ -29,6 +29,27 @@ const probesSchema = z.object({
         .min(0)
         .max(2 ** 31 - 1)
         .default(1),
+      /** Counter range: the simulated counters wrap at it, like RAPL's; null: they never wrap. */
+      wrapMicroJoules: z.number().int().positive().nullable().default(null),
+      /** Hardware events to simulate, `atMs` after the probe opens (src/probes/simulated.ts). */
+      faults: z
+        .array(
+          z.discriminatedUnion('kind', [
+            z.strictObject({
+              kind: z.literal('reset'),
+              gpu: z.number().int().min(0),
+              atMs: z.number().int().min(0),
+            }),
+            z.strictObject({
+              kind: z.literal('lose'),
+              gpu: z.number().int().min(0),
+              atMs: z.number().int().min(0),
+              forMs: z.number().int().min(1).optional(),
+            }),
+          ]),
+        )
+        .max(100)
+        .default([]),
     })
     .prefault({}),
 });

@@ -72,6 +72,10 @@ const FACTORIES: Readonly<Record<ProbeKind, Factory>> = {
       maxPowerMilliWatts: config.probes.simulated.maxPowerMilliWatts,
       seed: config.probes.simulated.seed,
       clock,
+      faults: config.probes.simulated.faults,
+      ...(config.probes.simulated.wrapMicroJoules !== null
+        ? { wrapMicroJoules: BigInt(config.probes.simulated.wrapMicroJoules) }
+        : {}),
     });
   },
 };

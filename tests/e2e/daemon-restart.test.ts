@@ -1,5 +1,7 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { cliSkipReason, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
+import { cliSkipReason, parseLogLines, runCli, startSimulatedDaemon, waitForStderr } from '../helpers/cli.js';
 import { ledgerLines } from '../helpers/ledger-fixture.js';
 import { describeUnless } from '../helpers/skip.js';
 import { makeTmpDir } from '../helpers/tmp-dir.js';
@@ -78,4 +80,46 @@ describeUnless(skip)('an honest simulated ledger across restarts', () => {
       }
     }
   }, 120_000);
+
+  it('declares a GPU the configuration loses and a counter it resets, and still verifies', async () => {
+    const { dir, cleanup } = await makeTmpDir();
+    cleanups.push(cleanup);
+    const config = join(dir, 'config.yaml');
+    await writeFile(
+      config,
+      [
+        'probes:',
+        '  simulated:',
+        '    faults:',
+        '      - { kind: lose, gpu: 0, atMs: 1000, forMs: 1500 }',
+        '      - { kind: reset, gpu: 1, atMs: 1200 }',
+        '',
+      ].join('\n'),
+    );
+    const started = Date.now();
+    const { key, ledger, daemon, done } = await startSimulatedDaemon(dir, ['--config', config]);
+    const log = await waitForStderr(
+      daemon,
+      (text) => sealedCount(text) >= 12 && Date.now() - started >= 4_000,
+    );
+    daemon.kill('SIGTERM');
+    expect((await done).code).toBe(0);
+    const verified = await runCli(['verify', ledger, '--key', `${key}.pub`]);
+    expect(verified.code, verified.stdout).toBe(0);
+    expect(verified.stdout).toMatch(
+      /unmeasured {3}GPU-5140a7ed-0000-4000-8000-000000000001: \d+ batch(es)? .*device-lost/,
+    );
+    const lines = await ledgerLines(ledger);
+    expect(windowContractViolations(lines)).toEqual([]);
+    const predicates = predicatesOf(lines);
+    const gpu = (id: string) => predicates.flatMap((p) => p.devices.filter((d) => d.deviceId.endsWith(id)));
+    expect(gpu('001').some((d) => d.unmeasuredReason === 'device-lost')).toBe(true);
+    // The 1.5 s loss spans several 300 ms batches: the counter's advance across it is not counted.
+    expect(gpu('001').flatMap((d) => d.discontinuities.map((j) => j.reason))).toEqual(['unbridged-gap']);
+    expect(gpu('002').flatMap((d) => d.discontinuities.map((j) => j.reason))).toEqual(['counter-reset']);
+    const events = parseLogLines(log);
+    expect(events.some((e) => e.code === 'PROBE_DEVICE_LOST' && String(e.deviceId).endsWith('001'))).toBe(
+      true,
+    );
+  }, 60_000);
 });
