@@ -55,5 +55,15 @@ describe('meter over a hung nvidia-smi', () => {
       intervals.filter((i) => i.energyMicroJoules !== null).every((i) => i.source === 'integrated-power'),
     ).toBe(true);
     expect(meter.status()[0]?.quality).toMatchObject({ source: 'integrated-power' });
+    // Integrated power never spans the hang: no energy interval overlaps a gap, none is bridged.
+    const measured = intervals.filter((i) => i.energyMicroJoules !== null);
+    expect(measured.every((i) => i.bridgedGapNanos === 0n)).toBe(true);
+    for (const m of measured) {
+      const overlapping = gaps.filter(
+        (g) =>
+          g.deviceId === m.deviceId && g.startMonoNanos < m.endMonoNanos && g.endMonoNanos > m.startMonoNanos,
+      );
+      expect(overlapping).toEqual([]);
+    }
   });
 });
