@@ -11,7 +11,12 @@ import type { DeviceInfo, DeviceReadResult, Probe, ProbeInventory } from './type
  */
 export type SimulatedFault =
   | { readonly kind: 'reset'; readonly gpu: number; readonly atMs: number }
-  | { readonly kind: 'lose'; readonly gpu: number; readonly atMs: number; readonly forMs?: number | undefined };
+  | {
+      readonly kind: 'lose';
+      readonly gpu: number;
+      readonly atMs: number;
+      readonly forMs?: number | undefined;
+    };
 
 export interface SimulatedProbeOptions {
   readonly gpuCount: number;
