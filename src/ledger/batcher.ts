@@ -150,7 +150,7 @@ export class Batcher {
     this.window = new BatchWindow(
       options.devices,
       options.state.counters,
-      { startMonoNanos, downtimeNanos, firstOfRun: true },
+      { startMonoNanos, downtimeNanos, firstOfRun: true, joinable: options.state.joinable },
       carry,
     );
     this.pacingProbe = options.devices.find((d) => d.powerLimitMilliWatts !== undefined)?.probe ?? null;

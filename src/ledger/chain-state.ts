@@ -18,6 +18,13 @@ export interface ChainState {
   /** Each device's counter value at the end of the last batch. */
   readonly counters: ReadonlyMap<string, MicroJoules | null>;
   /**
+   * Devices whose carried counter value was read at the end of the last batch (it had no gap, or
+   * only the bridged downtime it joined): only their advance across the downtime can be counted.
+   * For the others the value is older than the batch's end, so the advance also spans time that
+   * batch declared unmeasured, and is declared, not counted.
+   */
+  readonly joinable: ReadonlySet<string>;
+  /**
    * Each device's `outstandingDeferredMicroJoules` in the last batch: the next batch's balance
    * starts there (FORMAT.md invariant B), even though a new run's attributor can no longer
    * resolve it.
@@ -36,6 +43,7 @@ interface LastBatchFacts {
   readonly origin: string;
   readonly keyId: string;
   readonly counters: Map<string, MicroJoules | null>;
+  readonly joinable: Set<string>;
   readonly outstandingDeferred: Map<string, MicroJoules>;
 }
 
@@ -84,6 +92,7 @@ export class ChainStateScan {
         previousSha256: null,
         tree,
         counters: new Map(),
+        joinable: new Set(),
         outstandingDeferred: new Map(),
         lastEndUnixNanos: null,
         origin: null,
@@ -96,6 +105,7 @@ export class ChainStateScan {
       previousSha256: facts.payloadSha256,
       tree,
       counters: facts.counters,
+      joinable: facts.joinable,
       outstandingDeferred: facts.outstandingDeferred,
       lastEndUnixNanos: facts.endUnixNanos,
       origin: facts.origin,
@@ -118,12 +128,17 @@ function lastBatchFacts(line: string, dir: string): LastBatchFacts {
       devices: {
         deviceId: string;
         counterEndMicroJoules: string | null;
+        gapCount: number;
+        gaps: { reason: string; bridged: boolean }[];
         attribution: { outstandingDeferredMicroJoules: string };
       }[];
     };
     const counters = new Map<string, MicroJoules | null>();
     const outstandingDeferred = new Map<string, MicroJoules>();
+    const joinable = new Set<string>();
     for (const d of predicate.devices) {
+      const joined = d.gaps.filter((g) => g.reason === 'agent-downtime' && g.bridged).length;
+      if (d.gapCount === joined) joinable.add(d.deviceId);
       counters.set(d.deviceId, d.counterEndMicroJoules === null ? null : BigInt(d.counterEndMicroJoules));
       outstandingDeferred.set(d.deviceId, BigInt(d.attribution.outstandingDeferredMicroJoules));
     }
@@ -134,6 +149,7 @@ function lastBatchFacts(line: string, dir: string): LastBatchFacts {
       origin: predicate.origin,
       keyId: predicate.agent.keyId,
       counters,
+      joinable,
       outstandingDeferred,
     };
   } catch (cause) {

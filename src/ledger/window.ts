@@ -89,6 +89,11 @@ export interface WindowStart {
   readonly downtimeNanos: bigint;
   /** The first window of this run: the only one that joins the counters carried from the ledger. */
   readonly firstOfRun: boolean;
+  /**
+   * For the first window: the devices whose carried value was read at the previous batch's end
+   * (ChainState.joinable); only their downtime advance can be counted. Absent: all of them.
+   */
+  readonly joinable?: ReadonlySet<string>;
 }
 
 /**
@@ -223,7 +228,8 @@ export class BatchWindow {
   private join(window: DeviceWindow, interval: DeviceInterval, start: MicroJoules): void {
     const carried = window.counterEndMicroJoules;
     if (carried === null || carried === start) return;
-    if (this.start.firstOfRun) {
+    const joinable = this.start.joinable?.has(window.device.id) ?? true;
+    if (this.start.firstOfRun && joinable) {
       // Downtime bridged: from the previous batch's end to this run's first reading.
       const lead = interval.startMonoNanos - this.start.startMonoNanos;
       joinAcrossDowntime(
@@ -234,9 +240,12 @@ export class BatchWindow {
       );
       return;
     }
-    // Not the first window of the run: the time since the carried value is not in this window.
+    // Not the first window of the run, or a carried value read before the previous batch's end:
+    // the time since the carried value is not (all) in this window.
+    if (this.start.firstOfRun) addDowntimeGap(window, this.start.downtimeNanos, false);
     window.discontinuities.push({
-      reason: start < carried ? 'counter-reset' : 'unbridged-gap',
+      reason:
+        start >= carried ? 'unbridged-gap' : this.start.firstOfRun ? 'agent-downtime-reset' : 'counter-reset',
       fromMicroJoules: carried,
       toMicroJoules: start,
     });

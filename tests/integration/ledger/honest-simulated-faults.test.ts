@@ -104,4 +104,21 @@ describe('honest simulated ledgers', () => {
     expect(d.gaps[0]).toMatchObject({ reason: 'agent-downtime', bridged: false });
     expect(d.discontinuities[0]?.reason).toBe('implausible-counter');
   });
+
+  it('does not count downtime energy from a counter value read before the last batch ended', async () => {
+    // GPU 0 is lost from 2 s on, so the last batch before the restart has its value from 2 s.
+    const { clock } = await writeLedger(dir, { ticks: 35, faults: [{ kind: 'lose', gpu: 0, atMs: 2000 }] });
+    const before = (await ledgerLines(dir)).length;
+    clock.advanceMillis(2_000);
+    await writeLedger(dir, { ticks: 25, clock });
+    const batches = await honestLedger();
+    const first = batches[before] as BatchPredicate;
+    const lost = device(first, GPU0);
+    expect(lost.downtimeEnergyMicroJoules).toBe('0');
+    expect(lost.gaps[0]).toMatchObject({ reason: 'agent-downtime', bridged: false });
+    expect(lost.discontinuities.map((d) => d.reason)).toEqual(['unbridged-gap']);
+    const kept = device(first, GPU1);
+    expect(kept.gaps[0]).toMatchObject({ reason: 'agent-downtime', bridged: true });
+    expect(BigInt(kept.downtimeEnergyMicroJoules)).toBeGreaterThan(0n);
+  });
 });
