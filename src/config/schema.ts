@@ -30,7 +30,7 @@ const probesSchema = z.object({
         .max(2 ** 31 - 1)
         .default(1),
       /** Counter range: the simulated counters wrap at it, like RAPL's; null: they never wrap. */
-      wrapMicroJoules: z.number().int().positive().nullable().default(null),
+      wrapMicroJoules: z.number().int().min(1).nullable().default(null),
       /** Hardware events to simulate, `atMs` after the probe opens (src/probes/simulated.ts). */
       faults: z
         .array(
