@@ -96,9 +96,17 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
   ledger = opened;
   health = new LedgerHealth(opened.batcher, logger);
   const ledgerHealth = health;
-  meter.subscribe((tick) => opened.batcher.onTick(tick));
-  meter.subscribe((tick) => summary.onTick(tick));
-  meter.subscribe((tick) => pipeline.onTick(tick));
+  // The attributor splits the intervals as the ledger counts them (a bridge across batches has no
+  // energy there), so no request is given energy that no batch counts.
+  meter.subscribe((tick) => {
+    let counted = tick;
+    try {
+      counted = opened.batcher.onTick(tick);
+    } finally {
+      summary.onTick(tick);
+      pipeline.onTick(counted);
+    }
+  });
   try {
     otlp =
       config.otlp.enabled || config.prometheus.enabled

@@ -180,9 +180,19 @@ export class Batcher {
    * of the pacing probe (the one whose devices have a power limit), so their intervals tile the
    * windows and none spans two; and the first window of a run waits until every counter it
    * carried has been read once, so the downtime is counted in the batch that declares it.
+   * Returns the tick as the ledger counts it (see `BatchWindow.add`): feed that one to the
+   * attributor, so requests are given only energy the ledger counts.
    */
-  onTick(tick: MeterTick): void {
-    for (const interval of tick.intervals) this.window.add(interval);
+  onTick(tick: MeterTick): MeterTick {
+    const intervals = tick.intervals.map((interval) => this.window.add(interval));
+    const counted = intervals.every((interval, i) => interval === tick.intervals[i])
+      ? tick
+      : { ...tick, intervals };
+    this.sealIfDue(tick);
+    return counted;
+  }
+
+  private sealIfDue(tick: MeterTick): void {
     const ageNanos = tick.unixNanos - this.bounds.startUnixNanos;
     const intervalNanos = BigInt(this.o.batchIntervalMs) * NANOS_PER_MILLI;
     // While the ledger cannot write, the window stays open (one longer batch later), not queued.

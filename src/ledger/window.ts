@@ -146,10 +146,14 @@ export class BatchWindow {
       .map((w) => w.device.id)
       .filter((id) => !this.joined.has(id) && !this.seen.has(id));
   }
-  /** Adds one interval; intervals of unknown devices are ignored. */
-  add(interval: DeviceInterval): void {
+  /**
+   * Adds one interval; intervals of unknown devices are ignored. Returns the interval as this
+   * window counts it: a bridge begun before the window comes back without energy (`unbridged-gap`),
+   * so that whatever splits energy over requests splits only what the ledger counts.
+   */
+  add(interval: DeviceInterval): DeviceInterval {
     const window = this.devices.get(interval.deviceId);
-    if (!window) return;
+    if (!window) return interval;
     this.seen.add(interval.deviceId);
     window.intervalCount += 1;
     window.powerSampleCount += interval.powerSampleCount;
@@ -166,13 +170,14 @@ export class BatchWindow {
       this.recordGap(window, counted, false, false);
       // A reset (or an unbridged jump) with nothing to fall back on still moves the counter chain.
       if (counted.counterEndMicroJoules !== null) this.followCounter(window, counted);
-      return;
+      return counted;
     }
     // A counter reset or an implausible jump: the energy is integrated power, not the counter's.
     if (counted.gap) this.recordGap(window, counted, false, true);
     else if (counted.bridgedGapNanos > 0n) markBridged(window, counted);
     this.addEnergy(window, counted);
     this.attribution.counted(counted.deviceId, counted.endMonoNanos, counted.energyMicroJoules ?? 0n);
+    return counted;
   }
 
   /** The part of an interval inside this window. */

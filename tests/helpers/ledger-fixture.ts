@@ -138,9 +138,14 @@ export async function writeLedger(
       : {}),
   });
   // Meter listeners run in subscription order: the attributor first makes allocations early.
-  if (attribution?.first) attribution.wire(batcher);
-  meter.subscribe((tick) => batcher.onTick(tick));
-  if (attribution && !attribution.first) attribution.wire(batcher);
+  // Otherwise, as the daemon does, the attributor splits the tick as the batcher counted it.
+  if (attribution?.first) {
+    attribution.wire(batcher);
+    meter.subscribe((tick) => batcher.onTick(tick));
+  } else if (attribution) {
+    attribution.connect(batcher);
+    meter.subscribe((tick) => attribution.attributor.onTick(batcher.onTick(tick)));
+  } else meter.subscribe((tick) => batcher.onTick(tick));
   if (options.startDelayMs) clock.advanceMillis(options.startDelayMs);
   for (let i = 0; i < options.ticks; i++) {
     for (const record of options.records?.(i) ?? []) batcher.addRecord(record);
@@ -175,6 +180,10 @@ function fixtureAttributor(meter: Meter, devices: readonly DeviceInfo[], options
     wire(batcher: Batcher): void {
       target = batcher;
       meter.subscribe((tick) => attributor.onTick(tick));
+    },
+    /** Connects the attributor's output to the batcher only. */
+    connect(batcher: Batcher): void {
+      target = batcher;
     },
   };
 }

@@ -1,6 +1,15 @@
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { BatchPredicate, WireDevice } from '../../../src/attest/batch-format.js';
-import { checkpointNotes, ledgerLines, verifyLines, writeLedger } from '../../helpers/ledger-fixture.js';
+import type { RequestEvent } from '../../../src/requests/types.js';
+import {
+  checkpointNotes,
+  ledgerLines,
+  SIM_ENGINE_ID,
+  verifyLines,
+  writeLedger,
+} from '../../helpers/ledger-fixture.js';
+import type { ManualClock } from '../../helpers/manual-clock.js';
 import { makeTmpDir } from '../../helpers/tmp-dir.js';
 import { predicatesOf, windowContractViolations } from '../../helpers/window-contract.js';
 
@@ -120,5 +129,44 @@ describe('honest simulated ledgers', () => {
     const kept = device(first, GPU1);
     expect(kept.gaps[0]).toMatchObject({ reason: 'agent-downtime', bridged: true });
     expect(BigInt(kept.downtimeEnergyMicroJoules)).toBeGreaterThan(0n);
+  });
+
+  it('gives requests only energy the ledger counts when a lost GPU comes back in a later batch', async () => {
+    // One request in flight from 0.2 s to 4.5 s on both GPUs; GPU 0 is lost from 1.5 s to 3.5 s.
+    const events = (tick: number, clock: ManualClock): RequestEvent[] => {
+      const at = {
+        monoNanos: clock.monoNanos() - 10_000_000n,
+        unixNanos: clock.wallUnixNanos() - 10_000_000n,
+      };
+      if (tick === 2)
+        return [
+          { type: 'start', requestId: 'r', source: 'proxy', engineId: SIM_ENGINE_ID, model: 'm', ...at },
+        ];
+      if (tick === 45) return [{ type: 'end', requestId: 'r', outcome: 'ok', ...at }];
+      return [];
+    };
+    const { unmatchedAllocations } = await writeLedger(dir, {
+      ticks: 60,
+      faults: [{ kind: 'lose', gpu: 0, atMs: 1500, forMs: 2000 }],
+      attribution: { idlePowerMilliWatts: 70_000, events },
+    });
+    expect(unmatchedAllocations).toBe(0);
+    const batches = await honestLedger();
+    expect(batches.flatMap((p) => device(p, GPU0).discontinuities.map((d) => d.reason))).toEqual([
+      'unbridged-gap',
+    ]);
+    // What the records were given is what the batches booked to requests (fresh + resolved).
+    let booked = 0n;
+    for (const p of batches)
+      for (const d of p.devices)
+        booked +=
+          BigInt(d.attribution.requestsMicroJoules) + BigInt(d.attribution.resolved.requestsMicroJoules);
+    let recorded = 0n;
+    for (const line of await ledgerLines(join(dir, 'records'))) {
+      const { record } = JSON.parse(line) as { record: { activeEnergyMicroJoules: string } };
+      recorded += BigInt(record.activeEnergyMicroJoules);
+    }
+    expect(recorded).toBeGreaterThan(0n);
+    expect(recorded).toBe(booked);
   });
 });
