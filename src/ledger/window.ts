@@ -165,7 +165,7 @@ export class BatchWindow {
       interval.bridgedGapNanos > 0n &&
       interval.startMonoNanos < this.start.startMonoNanos
         ? unbridged(interval)
-        : interval;
+        : this.clipped(interval);
     if (counted.energyMicroJoules === null) {
       this.recordGap(window, counted, false, false);
       // A reset (or an unbridged jump) with nothing to fall back on still moves the counter chain.
@@ -178,6 +178,18 @@ export class BatchWindow {
     this.addEnergy(window, counted);
     this.attribution.counted(counted.deviceId, counted.endMonoNanos, counted.energyMicroJoules ?? 0n);
     return counted;
+  }
+
+  /**
+   * An interval that began before the window (a reading a few µs before the seal, or a slower
+   * probe's read) as this window counts it: from the window's start. Its energy is unchanged; its
+   * time is the part inside the window, so whatever is derived from its duration downstream (the
+   * idle part of a split) stays within what `coveredNanos` declares.
+   */
+  private clipped(interval: DeviceInterval): DeviceInterval {
+    const start = this.start.startMonoNanos;
+    if (interval.startMonoNanos >= start || interval.endMonoNanos <= start) return interval;
+    return { ...interval, startMonoNanos: start };
   }
 
   /** The part of an interval inside this window. */
