@@ -103,10 +103,10 @@ export async function openDaemonServices(inputs: ServiceInputs): Promise<DaemonS
     try {
       counted = opened.batcher.onTick(tick);
     } finally {
-      summary.onTick(tick);
       pipeline.onTick(counted);
     }
   });
+  meter.subscribe((tick) => summary.onTick(tick));
   try {
     otlp =
       config.otlp.enabled || config.prometheus.enabled
