@@ -65,3 +65,49 @@ export function minBigint(a: bigint, b: bigint): bigint {
   if (a < b) return a;
   return b;
 }
+
+/**
+ * Splits at most `total` in proportion to `weights`, no share above its cap: proportional shares
+ * (largest remainder), then the shares over their caps are set to their caps and what they leave
+ * goes again, in proportion, to the others, until no share passes its cap. Returns the shares (each
+ * in [0, cap], 0 for a zero weight) and what no share could take (`left`, ≥ 0): Σ shares + left =
+ * total, exactly. Throws `RangeError` for a negative total, weight or cap.
+ */
+export function allocateCapped(
+  total: bigint,
+  weights: readonly bigint[],
+  caps: readonly bigint[],
+): { shares: bigint[]; left: bigint } {
+  if (total < 0n) throw new RangeError(`allocateCapped: negative total ${total}`);
+  if (caps.length !== weights.length) throw new RangeError('allocateCapped: one cap per weight');
+  const shares = weights.map(() => 0n);
+  let open: number[] = [];
+  for (let i = 0; i < weights.length; i++) {
+    const weight = weights[i] as bigint;
+    const cap = caps[i] as bigint;
+    if (weight < 0n || cap < 0n) throw new RangeError(`allocateCapped: negative weight or cap at ${i}`);
+    if (weight > 0n && cap > 0n) open.push(i);
+  }
+  let left = total;
+  while (left > 0n && open.length > 0) {
+    const round = allocate(
+      left,
+      open.map((i) => weights[i] as bigint),
+    );
+    const over = open.filter((i, k) => (round[k] as bigint) >= (caps[i] as bigint));
+    if (over.length === 0) {
+      open.forEach((i, k) => {
+        shares[i] = round[k] as bigint;
+      });
+      return { shares, left: 0n };
+    }
+    // Those at or over their cap take exactly their cap and leave the round; the rest goes again.
+    for (const i of over) {
+      shares[i] = caps[i] as bigint;
+      left -= caps[i] as bigint;
+    }
+    const capped = new Set(over);
+    open = open.filter((i) => !capped.has(i));
+  }
+  return { shares, left };
+}

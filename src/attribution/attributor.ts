@@ -169,9 +169,16 @@ export class Attributor {
       works,
       prefillWeight: this.o.prefillWeight,
       decodeWeight: this.o.decodeWeight,
+      powerLimitMilliWatts: this.o.powerLimits.get(deviceId) ?? null,
     });
-    // After the split: an interval's own energy never sets the baseline subtracted from it.
-    if (scope.role === 'engine') baseline.observe?.(deviceId, interval, works);
+    // After the split: an interval's own energy never sets the baseline subtracted from it. A
+    // request that never reached the engine did not make it busy.
+    if (scope.role === 'engine')
+      baseline.observe?.(
+        deviceId,
+        interval,
+        works.filter((work) => work.request.outcome !== 'unreached'),
+      );
     this.credit(allocation);
     this.watermarks.set(deviceId, interval.endMonoNanos);
     return allocation;

@@ -18,6 +18,12 @@ export interface AttributorOptions {
   readonly hostDeviceIds: readonly string[];
   /** Configured idle power per device, integer mW; devices not listed have no idle share. */
   readonly idlePowerMilliWatts: ReadonlyMap<string, MilliWatts>;
+  /**
+   * Enforced power limit per device, integer mW (from the probe): no request takes more of a device
+   * than its limit × the request's in-flight time. Devices not listed are bounded by each
+   * interval's average power × in-flight time instead.
+   */
+  readonly powerLimitMilliWatts?: ReadonlyMap<string, MilliWatts>;
   /** Replaces the configured map, e.g. by a `LearnedIdleBaseline` built on it. */
   readonly idleBaseline?: IdleBaseline;
   /**
@@ -48,6 +54,7 @@ export interface ResolvedOptions {
   readonly hostDeviceIds: readonly string[];
   readonly hosts: ReadonlySet<string>;
   readonly idleBaseline: IdleBaseline;
+  readonly powerLimits: ReadonlyMap<string, MilliWatts>;
   readonly prefillWeight: bigint;
   readonly decodeWeight: bigint;
   readonly method: string;
@@ -80,6 +87,7 @@ export function resolveOptions(options: AttributorOptions): ResolvedOptions {
     hostDeviceIds: [...hosts],
     hosts,
     idleBaseline,
+    powerLimits: options.powerLimitMilliWatts ?? new Map(),
     prefillWeight: BigInt(a),
     decodeWeight: BigInt(b),
     method: options.method ?? `tokens-v1(a=${a},b=${b},idle=${idleBaseline.description})`,
@@ -111,6 +119,10 @@ function checkNumbers(
   for (const [deviceId, mw] of options.idlePowerMilliWatts) {
     if (!Number.isSafeInteger(mw) || mw < 0)
       problems.push(`idle power of ${deviceId} must be integer mW ≥ 0`);
+  }
+  for (const [deviceId, mw] of options.powerLimitMilliWatts ?? []) {
+    if (!Number.isSafeInteger(mw) || mw <= 0)
+      problems.push(`power limit of ${deviceId} must be integer mW > 0`);
   }
 }
 

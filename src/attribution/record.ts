@@ -64,7 +64,10 @@ export function buildRequestRecord(
     idleShareMicroJoules: sumBigints(scope.map((id) => idleByDevice.get(id) ?? 0n)).toString(),
     devices: deviceBreakdown(scope, byDevice, idleByDevice),
     attributionMethod: context.attributionMethod,
-    estimated: request.usage === null || (accumulator?.estimated ?? false) || context.incomplete,
+    // A request that never reached an engine took nothing, exactly: that zero is not an estimate.
+    estimated:
+      outcome !== 'unreached' &&
+      (request.usage === null || (accumulator?.estimated ?? false) || context.incomplete),
     comprehensive: null,
   };
 }

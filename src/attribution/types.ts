@@ -76,8 +76,11 @@ export interface RequestShare {
   readonly microJoules: MicroJoules;
 }
 
-/** What the active energy was split by: token work, time overlap, or nothing (no requests). */
-export type AllocationWeighting = 'tokens' | 'time' | 'none';
+/**
+ * What the active energy was split by: token work, time overlap, both (requests of unknown tokens
+ * took their time share, the others shared the rest by tokens), or nothing (no requests).
+ */
+export type AllocationWeighting = 'tokens' | 'time' | 'mixed' | 'none';
 
 /** Which requests a device's energy goes to: its engine's, all of the host's, or none. */
 export type DeviceRole = 'engine' | 'host' | 'unassigned';

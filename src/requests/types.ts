@@ -51,7 +51,11 @@ export interface RequestEndEvent {
   readonly requestId: string;
   readonly monoNanos: MonoNanos;
   readonly unixNanos: UnixNanos;
-  readonly outcome: 'ok' | 'error' | 'cancelled';
+  /**
+   * `unreached`: the request never reached an engine (the proxy could not connect to the server,
+   * or it was refused before the server answered): it takes no energy at all.
+   */
+  readonly outcome: 'ok' | 'error' | 'cancelled' | 'unreached';
   /** Absent when the server reported none (client disconnect, old server). */
   readonly usage?: RequestUsage;
   /** HTTP status from the upstream, when there was one. */

@@ -36,6 +36,12 @@ const base: Omit<AttributorOptions, 'onAllocation' | 'onRecord'> = {
     ['gpu2', IDLE_W],
     ['rapl0', 20_000],
   ]),
+  // GPUs draw at most 700 W: no request takes more of one than 700 W × its in-flight time.
+  powerLimitMilliWatts: new Map([
+    ['gpu0', 700_000],
+    ['gpu1', 700_000],
+    ['gpu2', 700_000],
+  ]),
 };
 
 /** One-GPU setup without a host device, for tests about a single device. */
@@ -43,6 +49,7 @@ const single: typeof base = {
   engines: [{ engineId: 'e1', deviceIds: ['gpu0'], models: [] }],
   hostDeviceIds: [],
   idlePowerMilliWatts: new Map([['gpu0', IDLE_W]]),
+  powerLimitMilliWatts: new Map([['gpu0', 700_000]]),
 };
 
 let seq = 0;
@@ -224,8 +231,9 @@ describe('Attributor deferral', () => {
     attributor.advance(5_999n * MS);
     expect(allocations).toHaveLength(0);
     attributor.advance(6n * S);
-    expect(allocations[0]).toMatchObject({ weighting: 'time', estimated: true });
-    // Overlap 1 s against 0.5 s, despite done's many tokens: tokens and time cannot be mixed.
+    expect(allocations[0]).toMatchObject({ weighting: 'mixed', estimated: true });
+    // The open request's tokens are unknown: it takes its time share (1 s of 1.5 s in flight);
+    // done, whatever its tokens, shares the rest by them (alone here).
     expect(sharesOf(allocations[0])).toEqual({ open: 50n * J, done: 25n * J });
     expect(records.map((r) => [r.requestId, r.estimated])).toEqual([['done', true]]);
     attributor.onEvent(end('open', 6_500n * MS, usage(1, 1)));
@@ -292,13 +300,14 @@ describe('Attributor events', () => {
     expect(attributor.stats().staleIntervals).toBe(1);
   });
 
-  it('closes an evicted request with outcome evicted and a time-based, estimated share', () => {
+  it('closes an evicted request with outcome evicted and a time share, estimated', () => {
     const { attributor, allocations, records } = collecting({ ...single, maxInFlight: 1 });
     attributor.onEvent(start('old', 'e1', 0n));
     attributor.onEvent(start('new', 'e1', 600n * MS));
     attributor.onEvent(end('new', S, usage(1, 1)));
     attributor.onTick(tick(0n, S, { gpu0: 150n * J }));
-    expect(allocations[0]).toMatchObject({ weighting: 'time', estimated: true });
+    expect(allocations[0]).toMatchObject({ weighting: 'mixed', estimated: true });
+    // old (no tokens) takes its time share, 0.6 s of 1 s in flight; new the rest by its tokens.
     expect(sharesOf(allocations[0])).toEqual({ old: 60n * J, new: 40n * J });
     expect(records.map((r) => [r.requestId, r.outcome, r.estimated])).toEqual([
       ['old', 'evicted', true],
@@ -338,9 +347,9 @@ describe('Attributor records and options', () => {
       httpStatus: 200,
       activeEnergyMicroJoules: '1000000',
       hostEnergyMicroJoules: '0',
-      // The one request in flight gets all of the interval's idle energy (50 W × 1 s) as its share.
-      idleShareMicroJoules: '50000000',
-      devices: [{ deviceId: 'gpu0', microJoules: '1000000', idleShareMicroJoules: '50000000' }],
+      // The one request in flight gets the idle energy of its time in flight (50 W × 0.6 s).
+      idleShareMicroJoules: '30000000',
+      devices: [{ deviceId: 'gpu0', microJoules: '1000000', idleShareMicroJoules: '30000000' }],
       attributionMethod: 'tokens-v1(a=1,b=4,idle=configured)',
       estimated: false,
       comprehensive: null,
