@@ -115,6 +115,12 @@ export function buildRequestPipeline(options: {
     engines,
     hostDeviceIds,
     idlePowerMilliWatts: idle,
+    // No request takes more of a device than its enforced limit × its time in flight.
+    powerLimitMilliWatts: new Map(
+      devices.flatMap((d) =>
+        d.powerLimitMilliWatts === undefined ? [] : [[d.id, d.powerLimitMilliWatts] as const],
+      ),
+    ),
     idleBaseline: idleBaselineOf(config.attribution, idle, (deviceId, use, previousMilliWatts) =>
       logger.info(
         {

@@ -81,6 +81,7 @@ function createAttributor(scenario: Scenario, node: SimulatedNode, collector: At
     engines: [{ engineId: ENGINE_ID, deviceIds: [node.deviceId], models: node.models }],
     hostDeviceIds: [],
     idlePowerMilliWatts: configured,
+    powerLimitMilliWatts: new Map([[node.deviceId, scenario.node.powerLimitMilliWatts]]),
     ...(learned
       ? {
           idleBaseline: new LearnedIdleBaseline({

@@ -11,7 +11,6 @@ import {
   interval,
   MS,
   progress,
-  S,
   seeded,
   start,
   usage,
