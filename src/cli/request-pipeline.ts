@@ -260,7 +260,13 @@ function buildProxy(
     }
   }
   return createMeasuringProxy({
-    upstreams: upstreams.map((u) => ({ name: u.name, url: u.url, engineId: u.engine, models: u.models })),
+    upstreams: upstreams.map((u) => ({
+      name: u.name,
+      url: u.url,
+      engineId: u.engine,
+      models: u.models,
+      ...(u.sendsUsageUnasked === undefined ? {} : { sendsUsageUnasked: u.sendsUsageUnasked }),
+    })),
     defaultUpstream: upstreams[0]?.name as string,
     sink: onEvent,
     clock,

@@ -140,6 +140,11 @@ const upstreamSchema = z.object({
   /** The engine (id from `engines`, or `default`) whose GPUs serve this upstream. */
   engine: z.string().min(1).default('default'),
   models: z.array(z.string().min(1)).default([]),
+  /**
+   * Whether the server streams usage unasked (vLLM `--enable-force-include-usage`); unset: learned
+   * from the first streamed response whose client did not ask for usage (relayed as sent).
+   */
+  sendsUsageUnasked: z.boolean().optional(),
 });
 
 const proxySchema = z.object({

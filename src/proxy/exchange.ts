@@ -28,6 +28,8 @@ export interface MeasuredRequest {
   readonly plan: BodyPlan;
   /** The client's body as received (resent if the upstream refuses the injected one). */
   readonly original: Buffer;
+  /** The client's own `x-request-id`, relayed unchanged; undefined when it sent none. */
+  readonly clientRequestId?: string | undefined;
 }
 
 /** What a measured exchange needs from the proxy. */
@@ -75,6 +77,8 @@ export class MeasuredExchange {
   private status: number | undefined;
   private ended = false;
   private waitingForDrain = false;
+  /** The connection to the server was made: the request may have reached it. */
+  private connected = false;
 
   constructor(deps: ExchangeDeps, req: http.IncomingMessage, res: http.ServerResponse, m: MeasuredRequest) {
     this.deps = deps;
@@ -95,7 +99,7 @@ export class MeasuredExchange {
   private send(body: Buffer, injected: boolean): void {
     const headers = forwardHeaders(this.req.rawHeaders, MEASURED_REQUEST_DROP, {
       'content-length': String(body.length),
-      'x-request-id': this.m.id,
+      ...(this.m.clientRequestId === undefined ? { 'x-request-id': this.m.id } : {}),
       traceparent: this.m.trace.traceparent,
       // The proxy reads the body to find usage; local inference servers do not compress anyway.
       'accept-encoding': 'identity',
@@ -109,6 +113,11 @@ export class MeasuredExchange {
       this.deps.upstreamTimeoutMs,
     );
     this.upstreamRequest = request;
+    request.on('socket', (socket) => {
+      // A reused keep-alive socket is connected already; a new one once it connects.
+      if (!socket.connecting) this.connected = true;
+      else socket.once('connect', () => (this.connected = true));
+    });
     request.on('response', (response) => this.onResponse(response, injected));
     request.on('error', (error) => this.onUpstreamError(error));
     request.end(body);
@@ -250,6 +259,7 @@ export class MeasuredExchange {
     const rest = tap?.finish();
     if (rest !== undefined && rest.length > 0) this.res.write(rest);
     const failed = (this.status ?? 502) >= 400 || tap?.failed === true;
+    if (tap !== undefined && !failed) this.learnUsageUnasked(tap);
     const held = this.heldBody;
     const inline = this.deps.inline;
     const inlineHere =
@@ -281,6 +291,18 @@ export class MeasuredExchange {
         this.deps.guard.failed(error);
         this.res.destroy();
       });
+  }
+
+  /**
+   * A stream relayed without injection to a client that did not set `include_usage`: whether usage
+   * came anyway tells whether the server sends it unasked (then the proxy never cuts it there).
+   */
+  private learnUsageUnasked(tap: SseTap): void {
+    const upstream = this.m.upstream;
+    const { plan, operation } = this.m;
+    if (upstream.sendsUsageUnasked !== undefined || plan.injected || plan.clientSetUsage) return;
+    if (!plan.stream || (operation !== 'chat' && operation !== 'completion') || !tap.endedCleanly) return;
+    upstream.sendsUsageUnasked = tap.usage !== undefined;
   }
 
   /** Sends the held end of the response with the request's energy in it. */
@@ -350,7 +372,8 @@ export class MeasuredExchange {
       return;
     }
     sendProxyError(this.res, error, this.ourHeaders()); // no upstream status to report: the 502/504 is ours
-    this.finish('error', undefined);
+    // Never connected (refused, unresolvable, unreachable): the request never reached an engine.
+    this.finish(this.connected ? 'error' : 'unreached', undefined);
   }
 
   private cancel(): void {

@@ -54,11 +54,14 @@ export function forwardHeaders(
  */
 export const PASS_THROUGH_REQUEST_DROP: ReadonlySet<string> = new Set(['host', 'expect']);
 
-/** On measured requests the proxy sets these itself. */
+/**
+ * On measured requests the proxy sets these itself. The client's own `x-request-id` is not among
+ * them: it reaches the server unchanged (vLLM makes it the request's id); the proxy adds its own only
+ * when the client sent none.
+ */
 export const MEASURED_REQUEST_DROP: ReadonlySet<string> = new Set([
   ...PASS_THROUGH_REQUEST_DROP,
   'content-length',
-  'x-request-id',
   'traceparent',
   'accept-encoding',
 ]);

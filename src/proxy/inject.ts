@@ -6,6 +6,8 @@ export interface BodyPlan {
   readonly stream: boolean;
   /** Whether `stream_options.include_usage: true` was added (then its usage chunk is ours to drop). */
   readonly injected: boolean;
+  /** The client set `stream_options.include_usage` itself (true or false). */
+  readonly clientSetUsage: boolean;
   /** Exactly the client's bytes unless `injected`. */
   readonly body: Buffer;
 }
@@ -39,10 +41,11 @@ export function planBody(
   const model = typeof json.model === 'string' ? json.model : undefined;
   const stream = json.stream === true;
   const injectable = operation === 'chat' || operation === 'completion';
-  if (!allowInjection || !injectable || !stream || clientSetIncludeUsage(json)) {
-    return { model, stream, injected: false, body: raw };
+  const clientSetUsage = clientSetIncludeUsage(json);
+  if (!allowInjection || !injectable || !stream || clientSetUsage) {
+    return { model, stream, injected: false, clientSetUsage, body: raw };
   }
-  return { model, stream, injected: true, body: withIncludeUsage(raw, json) };
+  return { model, stream, injected: true, clientSetUsage, body: withIncludeUsage(raw, json) };
 }
 
 function clientSetIncludeUsage(json: Json): boolean {

@@ -23,9 +23,11 @@ export const RESPONSES_EVENT_TYPE = 'keepalive';
 
 /**
  * One SSE event carrying `energy`. Chat and completions: a chunk shaped like the stream's own (same
- * id, object, created, model) with empty `choices` and no `usage` — what Azure sends first and every
- * OpenAI client already skips — plus `wattledger`. Responses API: a `keepalive` event numbered after
- * the stream's last `sequence_number`, plus `wattledger`.
+ * id, object, created, model) whose one choice adds nothing — index 0, empty `delta.content` (chat)
+ * or `text` (completions), no finish reason — plus `wattledger`. A client that reads
+ * `chunk.choices[0].delta.content` on every chunk (the most common hand-written loop) gets `""`,
+ * and SDK accumulators add nothing; empty `choices` would make that loop throw. Responses API: a
+ * `keepalive` event numbered after the stream's last `sequence_number`, plus `wattledger`.
  */
 export function energyEvent(
   operation: UsageOperation,
@@ -43,7 +45,11 @@ export function energyEvent(
     object: identity?.object ?? (operation === 'chat' ? 'chat.completion.chunk' : 'text_completion'),
     created: identity?.created ?? Math.floor(Date.now() / 1000),
     model: identity?.model ?? '',
-    choices: [],
+    choices: [
+      operation === 'chat'
+        ? { index: 0, delta: { content: '' }, logprobs: null, finish_reason: null }
+        : { index: 0, text: '', logprobs: null, finish_reason: null },
+    ],
     wattledger: energy,
   };
   return Buffer.from(`data: ${JSON.stringify(chunk)}\n\n`);

@@ -28,7 +28,10 @@ export interface MeasuringProxyOptions {
   /** Receives `start`, `progress` and `end`; a throwing sink is counted, never propagated. */
   readonly sink: RequestEventSink;
   readonly clock: Clock;
-  /** Request ids (default: random UUIDs). They also go upstream as `x-request-id`. */
+  /**
+   * Request ids (default: random UUIDs). They also go upstream as `x-request-id` when the client
+   * sent none; a client's own `x-request-id` goes upstream unchanged.
+   */
   readonly idGenerator?: () => string;
   /**
    * Puts each successful measured request's energy into its response (a last SSE event before
@@ -134,9 +137,13 @@ class Router {
     if (json === undefined) return undefined; // not ours to measure
     const model = typeof json.model === 'string' ? json.model : undefined;
     const upstream = pickUpstream(this.upstreams, this.options.defaultUpstream, model);
-    const plan = planBody(body, json, operation, !upstream.injectionRefused);
+    // Inject include_usage only where the server is known not to send usage unasked.
+    const allowInjection = !upstream.injectionRefused && upstream.sendsUsageUnasked === false;
+    const plan = planBody(body, json, operation, allowInjection);
     const trace = childTraceContext(req.headers.traceparent);
-    return { id: this.nextId(), upstream, operation, trace, plan, original: body };
+    const clientId = req.headers['x-request-id'];
+    const clientRequestId = typeof clientId === 'string' && clientId.length > 0 ? clientId : undefined;
+    return { id: this.nextId(), upstream, operation, trace, plan, original: body, clientRequestId };
   }
 
   private emitStart(measured: MeasuredRequest): void {
@@ -150,6 +157,7 @@ class Router {
       ...(measured.plan.model === undefined ? {} : { model: measured.plan.model }),
       operation: measured.operation,
       traceId: measured.trace.traceId,
+      ...(measured.clientRequestId === undefined ? {} : { upstreamRequestId: measured.clientRequestId }),
       monoNanos: clock.monoNanos(),
       unixNanos: clock.wallUnixNanos(),
     });

@@ -12,6 +12,12 @@ export interface UpstreamSpec {
   readonly engineId: string;
   /** The `model` values this server serves (a request's `model` picks its upstream). */
   readonly models: readonly string[];
+  /**
+   * Whether the server sends stream usage nobody asked for (vLLM `--enable-force-include-usage`).
+   * Absent: learned from the first streamed response whose client did not set
+   * `stream_options.include_usage`, which is relayed without injection.
+   */
+  readonly sendsUsageUnasked?: boolean;
 }
 
 /** An upstream ready to receive requests. */
@@ -24,6 +30,12 @@ export interface Upstream {
   readonly transport: typeof http | typeof https;
   /** Set once the server refused an injected `stream_options`: never inject there again. */
   injectionRefused: boolean;
+  /**
+   * Whether the server streams usage unasked; `undefined` until known. The proxy injects
+   * `include_usage` (and cuts the usage chunk it asked for) only where this is `false`: where the
+   * server sends usage anyway, the client would have received it, so it must not be cut.
+   */
+  sendsUsageUnasked: boolean | undefined;
 }
 
 /**
@@ -47,7 +59,15 @@ export function resolveUpstreams(specs: readonly UpstreamSpec[], defaultName: st
     const transport = url.protocol === 'https:' ? https : http;
     const agent = new transport.Agent({ keepAlive: true, scheduling: 'lifo' });
     const basePath = url.pathname.replace(/\/+$/, '');
-    byName.set(spec.name, { spec, url, basePath, agent, transport, injectionRefused: false });
+    byName.set(spec.name, {
+      spec,
+      url,
+      basePath,
+      agent,
+      transport,
+      injectionRefused: false,
+      sendsUsageUnasked: spec.sendsUsageUnasked,
+    });
   });
   if (!byName.has(defaultName)) {
     problems.push({ path: 'defaultUpstream', expected: 'the name of one upstream', found: defaultName });

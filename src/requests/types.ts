@@ -20,6 +20,11 @@ export interface RequestStartEvent {
   readonly operation?: RequestOperation;
   /** W3C trace id (32 hex), to join server spans. */
   readonly traceId?: string;
+  /**
+   * The id the server knows the request by, when it is not `requestId`: the client's own
+   * `x-request-id`, which the proxy relays unchanged (vLLM reports it as `gen_ai.request.id`).
+   */
+  readonly upstreamRequestId?: string;
   readonly monoNanos: MonoNanos;
   readonly unixNanos: UnixNanos;
 }

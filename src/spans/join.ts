@@ -38,12 +38,19 @@ export class SpanJoinIndex {
   private readonly ids = new Map<string, Entry>();
   /** Trace id → ids of requests not made from spans. */
   private readonly traces = new Map<string, string[]>();
+  /** The id a server knows a request by (the client's `x-request-id`) → the request's id. */
+  private readonly aliases = new Map<string, string>();
 
   constructor(private readonly capacity = DEFAULT_JOIN_CAPACITY) {}
 
   /** A request event from any sink; only starts matter. */
   observe(event: RequestEvent): void {
-    if (event.type === 'start') this.remember(event.requestId, event.source, event.traceId ?? null);
+    if (event.type !== 'start') return;
+    this.remember(event.requestId, event.source, event.traceId ?? null);
+    if (event.upstreamRequestId !== undefined && event.upstreamRequestId !== event.requestId) {
+      this.aliases.set(event.upstreamRequestId, event.requestId);
+      if (this.aliases.size > this.capacity) this.aliases.delete(this.aliases.keys().next().value as string);
+    }
   }
 
   /** Remembers a request (span intake calls this for the requests it makes). */
@@ -61,7 +68,8 @@ export class SpanJoinIndex {
   /** The match of a span with this server request id and trace id (`''`: none). */
   lookup(serverRequestId: string | null, traceId: string): JoinMatch {
     if (serverRequestId !== null) {
-      for (const id of new Set([serverRequestId, serverRequestId.replace(SERVER_ID_PREFIX, '')])) {
+      for (const candidate of new Set([serverRequestId, serverRequestId.replace(SERVER_ID_PREFIX, '')])) {
+        const id = this.ids.has(candidate) ? candidate : (this.aliases.get(candidate) ?? candidate);
         const entry = this.ids.get(id);
         if (entry === undefined) continue;
         if (entry.source === 'otlp') return { kind: 'duplicate', requestId: id };

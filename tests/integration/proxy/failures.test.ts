@@ -82,7 +82,7 @@ describe('upstream errors are relayed exactly', () => {
 });
 
 describe('broken upstreams', () => {
-  it('answers 502 with an OpenAI-shaped error when the upstream cannot be reached', async () => {
+  it('answers 502 when the upstream cannot be reached; the request never reached it (unreached)', async () => {
     const closed = http.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
@@ -96,7 +96,7 @@ describe('broken upstreams', () => {
       error: { code: 'upstream_connection_failed', param: null },
     });
     const end = await p.endOf(idOf(response));
-    expect(end.outcome).toBe('error');
+    expect(end.outcome).toBe('unreached');
     expect(end.httpStatus).toBeUndefined();
     const passed = await fetch(`${p.url}/v1/models`);
     expect(passed.status).toBe(502);

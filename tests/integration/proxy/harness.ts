@@ -29,7 +29,11 @@ export async function startProxy(
   const events: RequestEvent[] = [];
   let counter = 0;
   const proxy = createMeasuringProxy({
-    upstreams: [{ name: 'a', url: fake.url, engineId: 'engine-a', models: ['gpt-4o'] }],
+    // The fakes replay recordings of servers that stream usage only when asked; the learning of a
+    // server that sends it unasked is tested on its own (failures.test.ts).
+    upstreams: [
+      { name: 'a', url: fake.url, engineId: 'engine-a', models: ['gpt-4o'], sendsUsageUnasked: false },
+    ],
     defaultUpstream: 'a',
     sink: (event) => events.push(event),
     clock: new ManualClock(),

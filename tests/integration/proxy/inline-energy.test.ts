@@ -51,7 +51,15 @@ async function startRig(fake: FakeUpstream, proxy: Record<string, unknown>): Pro
     proxy: {
       enabled: true,
       listen: '127.0.0.1:0',
-      upstreams: [{ name: 'a', url: fake.url, engine: 'default', models: ['gpt-4o', 'gpt-5'] }],
+      upstreams: [
+        {
+          name: 'a',
+          url: fake.url,
+          engine: 'default',
+          models: ['gpt-4o', 'gpt-5'],
+          sendsUsageUnasked: false,
+        },
+      ],
       ...proxy,
     },
   });
@@ -146,7 +154,7 @@ afterAll(async () => {
 });
 
 describe('proxy.inlineEnergy with the openai client', () => {
-  it('streams chat: one last chunk with empty choices carries the energy of the sealed record', async () => {
+  it('streams chat: one last chunk, whose one choice adds nothing, carries the energy of the sealed record', async () => {
     const body = loadFixture(OPENAI).body;
     next = () => replay(OPENAI, { split: eventSplits(body), delayMs: 1 });
     const { data: stream, response } = await client.chat.completions
@@ -156,7 +164,7 @@ describe('proxy.inlineEnergy with the openai client', () => {
     for await (const chunk of stream) chunks.push(chunk);
     expect(chunks).toHaveLength(33); // 32 content chunks (usage chunk cut) + the energy chunk
     const last = chunks.at(-1)! as (typeof chunks)[number] & { wattledger: Record<string, unknown> };
-    expect(last.choices).toEqual([]);
+    expect(last.choices).toEqual([{ index: 0, delta: { content: '' }, logprobs: null, finish_reason: null }]);
     expect(last.id).toBe(chunks[0]!.id);
     expect(last.model).toBe(chunks[0]!.model);
     expect(last.object).toBe('chat.completion.chunk');
@@ -195,8 +203,33 @@ describe('proxy.inlineEnergy with the openai client', () => {
     for await (const chunk of stream) chunks.push(chunk);
     expect(chunks).toHaveLength(34); // 32 content chunks, the energy chunk, the usage chunk
     expect(chunks.at(-1)!.usage).toMatchObject({ prompt_tokens: 14, completion_tokens: 30 });
-    expect(chunks.at(-2)).toMatchObject({ choices: [], wattledger: { status: 'final' } });
+    expect(chunks.at(-2)).toMatchObject({
+      choices: [{ index: 0, delta: { content: '' } }],
+      wattledger: { status: 'final' },
+    });
     expect(chunks.at(-2)!.usage).toBeUndefined();
+  });
+
+  it('runs the most common hand-written loop, choices[0].delta.content on every chunk, unchanged', async () => {
+    next = () => replay(OPENAI, { split: 64 });
+    const response = await fetch(`${rig.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o', messages: MESSAGES, stream: true }),
+    });
+    const body = await response.text();
+    // The loop as people write it: every data line but [DONE], no check of choices' length.
+    let text = '';
+    let sawEnergy = false;
+    for (const data of dataOf(body)) {
+      if (data === '[DONE]') break;
+      const chunk = JSON.parse(data);
+      text += chunk.choices[0].delta.content ?? '';
+      sawEnergy ||= chunk.wattledger !== undefined;
+    }
+    expect(sawEnergy).toBe(true);
+    expect(text.startsWith("I'm unable to provide")).toBe(true);
+    expect(text).not.toContain('undefined');
   });
 
   it('works with the chat stream helper (finalChatCompletion)', async () => {

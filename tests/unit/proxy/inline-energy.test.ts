@@ -81,13 +81,23 @@ describe('SseTap holding [DONE] (inline energy)', () => {
 describe('the energy event and member', () => {
   const energy = pendingEnergy('req-7');
 
-  it('shapes a chat chunk like the stream’s own, with empty choices, and parses as one SSE event', () => {
+  it('shapes a chat chunk like the stream’s own, one choice that adds nothing, as one SSE event', () => {
     const identity = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 5, model: 'm' };
     const events: Array<{ event: string; data: string }> = [];
     new SseParser().push(energyEvent('chat', identity, energy), (e) => events.push(e));
     expect(events).toHaveLength(1);
     expect(events[0]!.event).toBe('message');
-    expect(JSON.parse(events[0]!.data)).toEqual({ ...identity, choices: [], wattledger: energy });
+    const choice = { index: 0, delta: { content: '' }, logprobs: null, finish_reason: null };
+    expect(JSON.parse(events[0]!.data)).toEqual({ ...identity, choices: [choice], wattledger: energy });
+  });
+
+  it('shapes a completions chunk with one empty text choice', () => {
+    const identity = { id: 'cmpl-1', object: 'text_completion', created: 5, model: 'm' };
+    const events: Array<{ event: string; data: string }> = [];
+    new SseParser().push(energyEvent('completion', identity, energy), (e) => events.push(e));
+    expect(JSON.parse(events[0]!.data).choices).toEqual([
+      { index: 0, text: '', logprobs: null, finish_reason: null },
+    ]);
   });
 
   it('sends a keepalive event after the last sequence number for the Responses API', () => {

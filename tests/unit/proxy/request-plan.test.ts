@@ -142,7 +142,7 @@ describe('forwardHeaders', () => {
     ]);
   });
 
-  it('replaces the headers the proxy sets on measured requests', () => {
+  it('replaces the headers the proxy sets on measured requests, keeping the client’s x-request-id', () => {
     const raw = [
       'X-Request-Id',
       'client',
@@ -153,10 +153,12 @@ describe('forwardHeaders', () => {
       'Content-Length',
       '9',
     ];
-    expect(forwardHeaders(raw, MEASURED_REQUEST_DROP, { 'x-request-id': 'ours' })).toEqual([
+    expect(forwardHeaders(raw, MEASURED_REQUEST_DROP, { traceparent: 'ours' })).toEqual([
+      'X-Request-Id',
+      'client',
       'Authorization',
       'Bearer k',
-      'x-request-id',
+      'traceparent',
       'ours',
     ]);
   });
