@@ -220,6 +220,7 @@ export class MeasuredExchange {
       onProgress,
       (error) => this.deps.guard.failed(error),
       inline,
+      { separatePrompts: this.m.plan.separatePrompts },
     );
   }
 

@@ -8,6 +8,8 @@ export interface BodyPlan {
   readonly injected: boolean;
   /** The client set `stream_options.include_usage` itself (true or false). */
   readonly clientSetUsage: boolean;
+  /** A completions request with several prompts: per-choice usages are of different prompts. */
+  readonly separatePrompts: boolean;
   /** Exactly the client's bytes unless `injected`. */
   readonly body: Buffer;
 }
@@ -42,10 +44,21 @@ export function planBody(
   const stream = json.stream === true;
   const injectable = operation === 'chat' || operation === 'completion';
   const clientSetUsage = clientSetIncludeUsage(json);
+  const separatePrompts = operation === 'completion' && severalPrompts(json.prompt);
+  const common = { model, stream, clientSetUsage, separatePrompts };
   if (!allowInjection || !injectable || !stream || clientSetUsage) {
-    return { model, stream, injected: false, clientSetUsage, body: raw };
+    return { ...common, injected: false, body: raw };
   }
-  return { model, stream, injected: true, clientSetUsage, body: withIncludeUsage(raw, json) };
+  return { ...common, injected: true, body: withIncludeUsage(raw, json) };
+}
+
+/** `prompt` is a list of prompts (strings, or token-id lists), not one prompt (a string or ids). */
+function severalPrompts(prompt: unknown): boolean {
+  return (
+    Array.isArray(prompt) &&
+    prompt.length > 1 &&
+    prompt.every((one) => typeof one === 'string' || Array.isArray(one))
+  );
 }
 
 function clientSetIncludeUsage(json: Json): boolean {

@@ -1,7 +1,12 @@
 import type { RequestUsage } from '../requests/types.js';
 import type { ChunkIdentity } from './inline-frame.js';
 import { type SseEvent, SseParser } from './sse.js';
-import { type StreamStep, StreamUsageTracker, type UsageOperation } from './usage.js';
+import {
+  type StreamStep,
+  type StreamUsageOptions,
+  StreamUsageTracker,
+  type UsageOperation,
+} from './usage.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -46,8 +51,9 @@ export class SseTap {
     onProgress: ProgressListener,
     onError: (error: unknown) => void,
     holdDone = false,
+    usageOptions: StreamUsageOptions = {},
   ) {
-    this.tracker = new StreamUsageTracker(operation);
+    this.tracker = new StreamUsageTracker(operation, usageOptions);
     this.dropUsageChunk = dropUsageChunk;
     this.holdDone = holdDone;
     this.holding = dropUsageChunk || holdDone;

@@ -27,12 +27,22 @@ export interface RecordedResponse {
  * first one is an unrelated HF Hub GET), body from `response.body.string`. `.chunks.json`: a
  * parsed client snapshot, re-framed as `data: <json>\n\n` events plus `data: [DONE]\n\n`, the
  * framing TGI uses (research §1.2) — not wire bytes, so tests never claim byte fidelity for it.
+ * `.chunks.txt`: one chunk's `data` per line, as the client received it (vercel/ai's recordings),
+ * re-framed the same way, each line's bytes kept.
  */
 export function loadFixture(file: string): RecordedResponse {
   const bytes = readFileSync(OPENAI_SSE_DIR + file);
   const text = bytes.toString('utf8');
   if (file.endsWith('.sse'))
     return { status: 200, headers: [['content-type', 'text/event-stream']], body: bytes };
+  if (file.endsWith('.chunks.txt')) {
+    const lines = text.split('\n').filter((line) => line.length > 0);
+    return {
+      status: 200,
+      headers: [['content-type', 'text/event-stream']],
+      body: Buffer.from(`${lines.map((line) => `data: ${line}\n\n`).join('')}data: [DONE]\n\n`),
+    };
+  }
   if (file.endsWith('.chunks.json')) {
     const chunks = JSON.parse(text) as unknown[];
     const events = chunks.map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`).join('');
