@@ -13,6 +13,15 @@ const RECOMPUTE_EVERY_NANOS = NANOS_PER_SECOND;
 export interface LearnedIdleOptions {
   /** Fallback per device until enough idle time has been seen (the configured values). */
   readonly configured: ReadonlyMap<string, MilliWatts>;
+  /**
+   * Devices (the GPUs) whose prior, when no value is configured for them, is measured: the lowest
+   * average power of any of their intervals so far, this one included. A device never draws less
+   * than its idle power, so this is an upper bound of it: it never gives requests energy that could
+   * be idle, and it is never 0 for a device that draws power.
+   */
+  readonly measuredPriorDeviceIds?: ReadonlySet<string>;
+  /** Values learned by an earlier run (persisted, see `idle-store.ts`): the prior until this run learns. */
+  readonly restored?: ReadonlyMap<string, IdleBaselineUse>;
   /** An interval is idle only if it starts this long after the engine's last request ended. */
   readonly settleNanos?: bigint;
   /** The most recent idle time kept for the statistic (default 600 s of idle time). */
@@ -48,6 +57,8 @@ interface DeviceState {
   learned: IdleBaselineUse | null;
   /** The learned power last passed to `onLearned`. */
   reportedMilliWatts: MilliWatts | null;
+  /** The lowest average power of an interval so far (the measured prior). */
+  lowest: { readonly powerMilliWatts: MilliWatts; readonly nanos: bigint } | null;
 }
 
 /**
@@ -70,6 +81,8 @@ export class LearnedIdleBaseline implements IdleBaseline {
   private readonly minIdleNanos: bigint;
   private readonly devices = new Map<string, DeviceState>();
   private readonly onLearned: LearnedIdleOptions['onLearned'];
+  private readonly measuredPrior: ReadonlySet<string>;
+  private readonly restored: ReadonlyMap<string, IdleBaselineUse>;
 
   /** Throws `RangeError` for a negative duration or a window shorter than the minimum. */
   constructor(options: LearnedIdleOptions) {
@@ -78,6 +91,8 @@ export class LearnedIdleBaseline implements IdleBaseline {
     this.windowNanos = options.windowNanos ?? DEFAULT_IDLE_WINDOW_NANOS;
     this.minIdleNanos = options.minIdleNanos ?? DEFAULT_IDLE_MIN_NANOS;
     this.onLearned = options.onLearned;
+    this.measuredPrior = options.measuredPriorDeviceIds ?? new Set();
+    this.restored = options.restored ?? new Map();
     if (this.settleNanos < 0n || this.minIdleNanos <= 0n || this.windowNanos < this.minIdleNanos) {
       throw new RangeError(
         `learned idle baseline needs settle ≥ 0 and 0 < min idle (${this.minIdleNanos} ns) ≤ window (${this.windowNanos} ns)`,
@@ -87,15 +102,43 @@ export class LearnedIdleBaseline implements IdleBaseline {
     this.description = `learned(median,settle=${ms(this.settleNanos)},window=${ms(this.windowNanos)},min=${ms(this.minIdleNanos)})`;
   }
 
-  idleFor(deviceId: string, _interval: DeviceInterval): IdleBaselineUse {
-    const learned = this.devices.get(deviceId)?.learned;
-    if (learned) return learned;
-    return {
-      source: 'configured',
-      powerMilliWatts: this.configured.get(deviceId) ?? 0,
-      sampleCount: 0,
-      idleNanos: 0n,
-    };
+  /**
+   * The idle power for this interval: this run's learned value; else one an earlier run learned
+   * (restored); else the configured value; else, for a measured-prior device, the lowest average
+   * power seen on it so far (source `learned`, from that one interval); else 0 (configured).
+   */
+  idleFor(deviceId: string, interval: DeviceInterval): IdleBaselineUse {
+    const state = this.stateOf(deviceId);
+    this.noteLowest(state, interval);
+    if (state.learned) return state.learned;
+    const restored = this.restored.get(deviceId);
+    if (restored) return restored;
+    const configured = this.configured.get(deviceId);
+    if (configured === undefined && this.measuredPrior.has(deviceId) && state.lowest !== null) {
+      return {
+        source: 'learned',
+        powerMilliWatts: state.lowest.powerMilliWatts,
+        sampleCount: 1,
+        idleNanos: state.lowest.nanos,
+      };
+    }
+    return { source: 'configured', powerMilliWatts: configured ?? 0, sampleCount: 0, idleNanos: 0n };
+  }
+
+  /** The values learned so far (this run's, else restored ones): what to persist. */
+  snapshot(): Map<string, IdleBaselineUse> {
+    const out = new Map(this.restored);
+    for (const [deviceId, state] of this.devices) if (state.learned) out.set(deviceId, state.learned);
+    return out;
+  }
+
+  private noteLowest(state: DeviceState, interval: DeviceInterval): void {
+    const nanos = interval.endMonoNanos - interval.startMonoNanos;
+    if (interval.energyMicroJoules === null || nanos <= 0n || interval.bridgedGapNanos > 0n) return;
+    const power = averageMilliWatts(interval.energyMicroJoules, nanos);
+    if (power === null) return;
+    if (state.lowest === null || power < state.lowest.powerMilliWatts)
+      state.lowest = { powerMilliWatts: power, nanos };
   }
 
   observe(deviceId: string, interval: DeviceInterval, works: readonly IntervalWork[]): void {
@@ -132,6 +175,7 @@ export class LearnedIdleBaseline implements IdleBaseline {
         sinceRecomputeNanos: 0n,
         learned: null,
         reportedMilliWatts: null,
+        lowest: null,
       };
       this.devices.set(deviceId, state);
     }

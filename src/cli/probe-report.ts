@@ -1,3 +1,4 @@
+import { type IdleBaselineStatus, idleBaselineStatus } from '../attribution/idle-status.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { Meter } from '../meter/meter.js';
@@ -19,6 +20,12 @@ export interface ProbeReport {
   readonly sampleMs: number;
   readonly gpuCount: number;
   readonly simulated: boolean;
+  /** The idle power the daemon would start from for each GPU (`attribution.idleBaseline`). */
+  readonly idleBaseline: {
+    readonly path: string | null;
+    readonly problem: string | null;
+    readonly devices: readonly IdleBaselineStatus[];
+  };
 }
 
 /**
@@ -55,6 +62,10 @@ export async function buildProbeReport(config: Config, clock: Clock, sampleMs: n
       sampleMs,
       gpuCount: devices.filter((d) => d.hwType === 'gpu').length,
       simulated: devices.some((d) => d.simulated),
+      idleBaseline: idleBaselineStatus(
+        config,
+        devices.filter((d) => d.hwType === 'gpu').map((d) => d.id),
+      ),
     };
   } finally {
     await closeProbes(selection);

@@ -69,7 +69,32 @@ export function renderProbeText(report: ProbeReport, host: HostFacts | null): st
       ),
     );
   }
+  out.push(...idleBaselineText(report.idleBaseline));
   return out.join('\n');
+}
+
+/** The idle baseline section: what the daemon would subtract per GPU when it starts now. */
+export function idleBaselineText(status: ProbeReport['idleBaseline']): string[] {
+  if (status.devices.length === 0) return [];
+  const mode = status.devices[0]?.mode ?? 'learned';
+  const out = ['', `Idle baseline (attribution.idleBaseline: ${mode})`];
+  out.push(
+    table(
+      status.devices.map((d) => [
+        shortId(d.deviceId),
+        d.powerMilliWatts === null ? '-' : formatPower(d.powerMilliWatts),
+        d.from === 'persisted'
+          ? `learned by an earlier run (${d.sampleCount} idle intervals, ${d.idleSeconds} s), from ${status.path}`
+          : d.from === 'configured'
+            ? mode === 'learned'
+              ? 'attribution.idlePowerMilliWatts, until learned'
+              : 'attribution.idlePowerMilliWatts'
+            : 'the lowest power measured, until learned',
+      ]),
+    ),
+  );
+  if (status.problem !== null) out.push(`    note: persisted idle baselines not used: ${status.problem}`);
+  return out;
 }
 
 function detailsText(details: Readonly<Record<string, string>>): string {

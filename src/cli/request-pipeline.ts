@@ -1,11 +1,14 @@
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
 import { answerClientError } from '../api/framework-errors.js';
 import { applyListenerLimits, type ListenerLimits } from '../api/http-limits.js';
 import { httpUrl, parseListenAddress } from '../api/listen.js';
 import { Attributor } from '../attribution/attributor.js';
 import { idleBaselineOf } from '../attribution/idle-config.js';
-import type { RequestEnergyRecord } from '../attribution/types.js';
+import { LearnedIdleBaseline } from '../attribution/idle-learner.js';
+import { IDLE_BASELINE_FILE, readIdleBaselines, writeIdleBaselines } from '../attribution/idle-store.js';
+import type { IdleBaseline, RequestEnergyRecord } from '../attribution/types.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
@@ -104,13 +107,33 @@ export function buildRequestPipeline(options: {
   const hostDeviceIds = devices
     .filter((d) => d.hwType !== 'gpu' && d.accounting !== 'overlapping')
     .map((d) => d.id);
-  const idle = new Map(
-    devices
-      .filter((d) => d.hwType === 'gpu')
-      .map((d) => [d.id, config.attribution.idlePowerMilliWatts] as const),
-  );
+  const gpuIds = devices.filter((d) => d.hwType === 'gpu').map((d) => d.id);
+  const configuredIdle = config.attribution.idlePowerMilliWatts;
+  // Only a configured value is a configured idle power; unset, the learned baseline measures a prior.
+  const idle = new Map(configuredIdle === null ? [] : gpuIds.map((id) => [id, configuredIdle] as const));
+  const idleStore = idleStoreOf(config, logger);
   // proxy.inlineEnergy: the proxy waits here for the records of the requests it answers.
   const inline = config.proxy.enabled && config.proxy.inlineEnergy ? new RecordWaiters<InlineEnergy>() : null;
+  const idleBaseline = idleBaselineOf(
+    config.attribution,
+    idle,
+    (deviceId, use, previousMilliWatts) => {
+      logger.info(
+        {
+          code: 'IDLE_BASELINE_LEARNED',
+          deviceId,
+          powerMilliWatts: use.powerMilliWatts,
+          previousMilliWatts,
+          configuredMilliWatts: idle.get(deviceId) ?? null,
+          sampleCount: use.sampleCount,
+          idleSeconds: Number(use.idleNanos / 1_000_000_000n),
+        },
+        `idle baseline of ${deviceId} learned: ${(use.powerMilliWatts / 1000).toFixed(1)} W`,
+      );
+      idleStore?.save(idleBaseline);
+    },
+    { gpuDeviceIds: gpuIds, ...(idleStore === null ? {} : { restored: idleStore.restored }) },
+  );
   const attributor = new Attributor({
     engines,
     hostDeviceIds,
@@ -121,20 +144,7 @@ export function buildRequestPipeline(options: {
         d.powerLimitMilliWatts === undefined ? [] : [[d.id, d.powerLimitMilliWatts] as const],
       ),
     ),
-    idleBaseline: idleBaselineOf(config.attribution, idle, (deviceId, use, previousMilliWatts) =>
-      logger.info(
-        {
-          code: 'IDLE_BASELINE_LEARNED',
-          deviceId,
-          powerMilliWatts: use.powerMilliWatts,
-          previousMilliWatts,
-          configuredMilliWatts: idle.get(deviceId) ?? 0,
-          sampleCount: use.sampleCount,
-          idleSeconds: Number(use.idleNanos / 1_000_000_000n),
-        },
-        `idle baseline of ${deviceId} learned: ${(use.powerMilliWatts / 1000).toFixed(1)} W`,
-      ),
-    ),
+    idleBaseline,
     prefillWeight: config.attribution.prefillWeight,
     decodeWeight: config.attribution.decodeWeight,
     maxDelayNanos: BigInt(config.attribution.maxDelayMs) * NANOS_PER_MILLI,
@@ -220,7 +230,10 @@ export function buildRequestPipeline(options: {
           `proxy: ${cancelled.length} request(s) still in flight at stop were ended as cancelled and sealed with what was measured`,
         );
     },
-    finish: () => attributor.flush(),
+    finish: () => {
+      attributor.flush();
+      idleStore?.save(idleBaseline);
+    },
     spanStats: () => spans?.stats() ?? null,
   };
 }
@@ -439,4 +452,39 @@ async function startSpans(
     admission: o.admission,
     ...(o.limits ? { limits: o.limits } : {}),
   });
+}
+
+/**
+ * Where the learned idle baselines persist (`<ledger.dir>/idle-baseline.json`, with the ledger on
+ * and the learned baseline chosen), what an earlier run left there, and how to save them; `null`
+ * otherwise. Failing to read or write is logged, never fatal: the baseline is then learned anew.
+ */
+function idleStoreOf(config: Config, logger: Logger) {
+  if (!config.ledger.enabled || config.attribution.idleBaseline !== 'learned') return null;
+  const path = join(config.ledger.dir, IDLE_BASELINE_FILE);
+  const { baselines, problem } = readIdleBaselines(path);
+  if (problem !== null)
+    logger.warn(
+      { code: 'IDLE_BASELINE_UNREADABLE', path, err: problem },
+      'the persisted idle baselines were not used',
+    );
+  else if (baselines.size > 0)
+    logger.info(
+      { code: 'IDLE_BASELINE_RESTORED', path, devices: baselines.size },
+      `idle baselines restored for ${baselines.size} device(s)`,
+    );
+  return {
+    restored: baselines,
+    save(baseline: IdleBaseline): void {
+      if (!(baseline instanceof LearnedIdleBaseline)) return;
+      try {
+        writeIdleBaselines(path, baseline.snapshot());
+      } catch (error) {
+        logger.warn(
+          { code: 'IDLE_BASELINE_UNWRITABLE', path, err: String(error) },
+          'the idle baselines could not be saved',
+        );
+      }
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import { idleBaselineStatus } from '../attribution/idle-status.js';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/schema.js';
 import { CliError } from '../errors.js';
@@ -6,6 +7,7 @@ import type { DeviceInterval } from '../meter/types.js';
 import { closeProbes, selectProbes } from '../probes/select.js';
 import { averageMilliWatts, formatEnergy, formatPower, NANOS_PER_MILLI } from '../units.js';
 import { SIMULATED_BANNER, shortId, simulatedFallbackNote, table } from './format.js';
+import { idleBaselineText } from './probe.js';
 
 export interface WatchOptions {
   readonly refreshMs: number;
@@ -41,11 +43,24 @@ export async function runWatch(config: Config, clock: Clock, options: WatchOptio
   const startMono = clock.monoNanos();
   const tty = options.out.isTTY === true;
   const fallback = simulatedFallbackNote(selection.attempts);
+  // What the daemon would subtract as idle power per GPU (attribution.idleBaseline), as `probe` shows it.
+  const gpus = selection.opened
+    .flatMap(({ inventory }) => inventory.devices)
+    .filter((d) => d.hwType === 'gpu');
+  const idleLines = idleBaselineText(
+    idleBaselineStatus(
+      config,
+      gpus.map((d) => d.id),
+    ),
+  );
   meter.start();
   try {
     for (let frame = 0; options.frames === undefined || frame < options.frames; frame++) {
       const aborted = await sleep(options.refreshMs, options.signal);
-      const frameText = renderFrame(meter, latest, clock.monoNanos() - startMono, options.refreshMs);
+      const frameText = [
+        renderFrame(meter, latest, clock.monoNanos() - startMono, options.refreshMs),
+        ...idleLines,
+      ].join('\n');
       const text = fallback ? `${fallback}\n${frameText}` : frameText;
       options.out.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
       if (aborted) break;

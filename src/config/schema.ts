@@ -115,16 +115,20 @@ const engineSchema = z.object({
 });
 
 const attributionSchema = z.object({
-  /** Idle power of each GPU in mW: energy up to idle × time is the idle share, never a request's. */
-  idlePowerMilliWatts: z.number().int().min(0).max(5_000_000).default(0),
+  /**
+   * Idle power of each GPU in mW: energy up to idle × time is the idle share, never a request's.
+   * Unset: with the learned baseline, the lowest power measured on the GPU is its prior; with
+   * `idleBaseline: configured`, 0.
+   */
+  idlePowerMilliWatts: z.number().int().min(0).max(5_000_000).nullable().default(null),
   /** Cost weight of one uncached prefill token. */
   prefillWeight: z.number().int().min(0).max(1_000_000).default(1),
   /** Cost weight of one decode token. */
   decodeWeight: z.number().int().min(0).max(1_000_000).default(4),
   /** Longest wait for an interval's requests to end before it is split by time overlap (estimated). */
   maxDelayMs: z.number().int().min(0).max(3_600_000).default(60_000),
-  /** `configured`: idlePowerMilliWatts; `learned`: per GPU from genuinely idle periods (that value until enough are seen). */
-  idleBaseline: z.enum(['configured', 'learned']).default('configured'),
+  /** `learned` (default): per GPU from genuinely idle periods, persisted across restarts (idlePowerMilliWatts, or the lowest measured power, until enough are seen); `configured`: idlePowerMilliWatts. */
+  idleBaseline: z.enum(['configured', 'learned']).default('learned'),
   /** Learned: an interval is idle only this long after the engine's last request ended. */
   idleSettleMs: z.number().int().min(0).max(3_600_000).default(5_000),
   /** Learned: the most recent idle time the median is taken over. */

@@ -48,6 +48,9 @@ interface Rig {
 
 async function startRig(fake: FakeUpstream, proxy: Record<string, unknown>): Promise<Rig> {
   const config = configSchema.parse({
+    // The GPU draws a constant 100 W: half of it idle (the learned baseline's prior), nothing persisted.
+    attribution: { idlePowerMilliWatts: 50_000 },
+    ledger: { enabled: false },
     proxy: {
       enabled: true,
       listen: '127.0.0.1:0',
@@ -90,7 +93,7 @@ async function startRig(fake: FakeUpstream, proxy: Record<string, unknown>): Pro
   const timer = setInterval(() => {
     if (!rig.ticking) return;
     const now = systemClock.monoNanos();
-    const energy = (POWER_MW * (now - last)) / 1_000_000_000n; // mW × ns → µJ
+    const energy = (POWER_MW * (now - last)) / 1_000_000n; // mW × ns / 10^6 → µJ
     pipeline.onTick({
       probe: 'nvml',
       seq: seq++,

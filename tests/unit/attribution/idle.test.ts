@@ -1,8 +1,18 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { idleBaselineOf } from '../../../src/attribution/idle-config.js';
 import { LearnedIdleBaseline } from '../../../src/attribution/idle-learner.js';
+import { idleBaselineStatus } from '../../../src/attribution/idle-status.js';
+import {
+  IDLE_BASELINE_FILE,
+  readIdleBaselines,
+  writeIdleBaselines,
+} from '../../../src/attribution/idle-store.js';
 import type { AttributorOptions } from '../../../src/attribution/options.js';
 import type { IntervalAllocation, RequestEnergyRecord } from '../../../src/attribution/types.js';
+import { idleBaselineText } from '../../../src/cli/probe.js';
 import { buildRequestPipeline } from '../../../src/cli/request-pipeline.js';
 import { systemClock } from '../../../src/clock.js';
 import { configSchema } from '../../../src/config/schema.js';
@@ -251,14 +261,15 @@ describe('learned idle baseline', () => {
   it('is chosen by attribution.idleBaseline, and refuses a minimum longer than the window', () => {
     const defaults = configSchema.parse({}).attribution;
     expect(defaults).toMatchObject({
-      idleBaseline: 'configured',
+      idleBaseline: 'learned',
+      idlePowerMilliWatts: null,
       idleSettleMs: 5_000,
       idleLearnWindowMs: 600_000,
       idleLearnMinMs: 60_000,
     });
-    expect(idleBaselineOf(defaults, configured).description).toBe('configured');
-    expect(idleBaselineOf({ ...defaults, idleBaseline: 'learned' }, configured)).toBeInstanceOf(
-      LearnedIdleBaseline,
+    expect(idleBaselineOf(defaults, configured)).toBeInstanceOf(LearnedIdleBaseline);
+    expect(idleBaselineOf({ ...defaults, idleBaseline: 'configured' }, configured).description).toBe(
+      'configured',
     );
     expect(() =>
       idleBaselineOf({ ...defaults, idleBaseline: 'learned', idleLearnMinMs: 700_000 }, configured),
@@ -277,6 +288,7 @@ describe('the daemon pipeline with attribution.idleBaseline: learned', () => {
         idleLearnWindowMs: 2_000,
       },
       factors: { pueMilli: 1_500 },
+      ledger: { enabled: false }, // nothing persisted from this test
     });
     const records: RequestRecord[] = [];
     const added: RequestEnergyRecord[] = [];
@@ -326,5 +338,175 @@ describe('the daemon pipeline with attribution.idleBaseline: learned', () => {
       facilityEnergyMicroJoules: String((245n * J * 3n) / 2n),
     });
     expect(added[0]?.comprehensive).toEqual(record.comprehensive);
+  });
+});
+
+describe('the learned baseline by default: a measured prior, persisted across restarts', () => {
+  it('without a configured value, takes the lowest power measured on the GPU so far, never 0', () => {
+    const baseline = new LearnedIdleBaseline({
+      configured: new Map(),
+      measuredPriorDeviceIds: new Set(['gpu0']),
+    });
+    const { attributor, allocations } = collecting({
+      ...single,
+      idlePowerMilliWatts: new Map(),
+      idleBaseline: baseline,
+    });
+    attributor.onTick(tickOf(second(0n, 80n)));
+    attributor.onTick(tickOf(second(1n, 60n)));
+    attributor.onEvent(start('r', 'e1', 2n * S));
+    attributor.onEvent(end('r', 3n * S, usage(10, 10)));
+    attributor.onTick(tickOf(second(2n, 260n)));
+    expect(allocations.map((a) => [a.idleBaseline.powerMilliWatts, a.idleBaseline.source])).toEqual([
+      [80_000, 'learned'], // the first interval's own power: nothing lower is known
+      [60_000, 'learned'],
+      [60_000, 'learned'], // the busy second's 260 W does not raise it
+    ]);
+    expect(allocations[2]).toMatchObject({ idleMicroJoules: 60n * J, requestsMicroJoules: 200n * J });
+    expect(allocations[2]?.idleBaseline).toMatchObject({ sampleCount: 1, idleNanos: S });
+    checkConservation(allocations);
+  });
+
+  it('keeps a configured value as the prior, and 0 only where it is configured so', () => {
+    const baseline = new LearnedIdleBaseline({
+      configured: new Map([['gpu0', 0]]),
+      measuredPriorDeviceIds: new Set(['gpu0']),
+    });
+    expect(baseline.idleFor('gpu0', second(0n, 80n))).toEqual({
+      source: 'configured',
+      powerMilliWatts: 0,
+      sampleCount: 0,
+      idleNanos: 0n,
+    });
+  });
+
+  it('persists what it learned, and a restarted baseline starts from it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wattledger-idle-'));
+    try {
+      const path = join(dir, IDLE_BASELINE_FILE);
+      const first = new LearnedIdleBaseline({
+        configured,
+        settleNanos: 0n,
+        minIdleNanos: 2n * S,
+        windowNanos: 10n * S,
+      });
+      for (let t = 0n; t < 3n; t++) {
+        first.idleFor('gpu0', second(t, 42n));
+        first.observe('gpu0', second(t, 42n), []);
+      }
+      const learned = first.snapshot();
+      expect(learned.get('gpu0')).toMatchObject({ source: 'learned', powerMilliWatts: 42_000 });
+      writeIdleBaselines(path, learned);
+      const read = readIdleBaselines(path);
+      expect(read.problem).toBeNull();
+      expect(read.baselines).toEqual(learned);
+      const restarted = new LearnedIdleBaseline({ configured, restored: read.baselines });
+      expect(restarted.idleFor('gpu0', second(10n, 300n))).toEqual(learned.get('gpu0'));
+      expect(restarted.snapshot()).toEqual(learned);
+      // A damaged file is reported and not used; a missing one is simply empty.
+      writeFileSync(path, '{"version": 1, "devices": {"gpu0": {"powerMilliWatts": -1}}}');
+      expect(readIdleBaselines(path)).toMatchObject({ baselines: new Map(), problem: /bad power/ });
+      expect(readIdleBaselines(join(dir, 'absent.json'))).toEqual({ baselines: new Map(), problem: null });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the daemon pipeline restores <ledger.dir>/idle-baseline.json and saves it at the end', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wattledger-idle-'));
+    try {
+      const path = join(dir, IDLE_BASELINE_FILE);
+      writeIdleBaselines(
+        path,
+        new Map([
+          ['gpu-0', { source: 'learned', powerMilliWatts: 45_000, sampleCount: 7, idleNanos: 70n * S }],
+        ]),
+      );
+      const config = configSchema.parse({ ledger: { dir } });
+      const records: RequestRecord[] = [];
+      const batcher = { addRecord: (r: RequestRecord) => records.push(r), addAllocation: () => {} };
+      const pipeline = buildRequestPipeline({
+        config,
+        clock: systemClock,
+        logger: createLogger('silent'),
+        devices: [
+          {
+            id: 'gpu-0',
+            probe: 'nvml',
+            hwType: 'gpu',
+            name: 'GPU',
+            vendor: 'nvidia',
+            index: 0,
+            hasEnergyCounter: true,
+            details: {},
+            simulated: false,
+          },
+        ],
+        factors: buildFactorSnapshot(config.factors),
+        batcher: () => batcher as never,
+      });
+      const gpu = (t: bigint, watts: bigint) => ({ ...second(t, watts), deviceId: 'gpu-0' });
+      pipeline.attributor.onEvent(start('r', 'default', 0n));
+      pipeline.attributor.onEvent(end('r', S, usage(10, 10)));
+      pipeline.onTick(tickOf(gpu(0n, 145n)));
+      pipeline.finish();
+      // The restored 45 W is subtracted from the first second, before anything is learned anew.
+      expect(records[0]).toMatchObject({ activeEnergyMicroJoules: String(100n * J) });
+      expect(readIdleBaselines(path).baselines.get('gpu-0')).toMatchObject({ powerMilliWatts: 45_000 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the idle baseline as probe and watch show it', () => {
+  it('names, per GPU, the persisted, configured or measured value the daemon would start from', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wattledger-idle-'));
+    try {
+      writeIdleBaselines(
+        join(dir, IDLE_BASELINE_FILE),
+        new Map([
+          ['gpu-a', { source: 'learned', powerMilliWatts: 61_500, sampleCount: 600, idleNanos: 600n * S }],
+        ]),
+      );
+      const status = idleBaselineStatus(configSchema.parse({ ledger: { dir } }), ['gpu-a', 'gpu-b']);
+      expect(status.devices).toEqual([
+        {
+          deviceId: 'gpu-a',
+          mode: 'learned',
+          from: 'persisted',
+          powerMilliWatts: 61_500,
+          sampleCount: 600,
+          idleSeconds: 600,
+        },
+        {
+          deviceId: 'gpu-b',
+          mode: 'learned',
+          from: 'lowest-measured',
+          powerMilliWatts: null,
+          sampleCount: 0,
+          idleSeconds: 0,
+        },
+      ]);
+      const text = idleBaselineText(status).join('\n');
+      expect(text).toContain('Idle baseline (attribution.idleBaseline: learned)');
+      expect(text).toContain('61.50 W');
+      expect(text).toContain('learned by an earlier run (600 idle intervals, 600 s)');
+      expect(text).toContain('the lowest power measured, until learned');
+      const configured = idleBaselineStatus(
+        configSchema.parse({
+          ledger: { dir },
+          attribution: { idleBaseline: 'configured', idlePowerMilliWatts: 70_000 },
+        }),
+        ['gpu-a'],
+      );
+      expect(configured.devices[0]).toMatchObject({
+        mode: 'configured',
+        from: 'configured',
+        powerMilliWatts: 70_000,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
