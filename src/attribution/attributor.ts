@@ -1,6 +1,7 @@
 import type { DeviceInterval, MeterTick } from '../meter/types.js';
 import type { RequestEvent } from '../requests/types.js';
 import type { MicroJoules, MonoNanos } from '../units.js';
+import { CostFitter, type FittedCosts } from './cost-fit.js';
 import { type AttributorOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { buildRequestRecord, type RequestAccumulator } from './record.js';
 import { splitInterval } from './split.js';
@@ -44,6 +45,8 @@ export class Attributor {
   private readonly ended = new Set<string>();
   private now: MonoNanos | null = null;
   private stale = 0;
+  /** Per engine GPU, with `costModel: fitted`. */
+  private readonly fitters = new Map<string, CostFitter>();
 
   /** Throws `AttributionError` `ATTRIBUTION_INVALID_OPTIONS` (see `resolveOptions`). */
   constructor(options: AttributorOptions) {
@@ -162,6 +165,7 @@ export class Attributor {
       cache.set(key, works);
     }
     const baseline = this.o.idleBaseline;
+    const fitter = scope.role === 'engine' ? this.fitterOf(deviceId) : null;
     const allocation = splitInterval({
       interval: { ...interval, energyMicroJoules: energy },
       ...scope,
@@ -170,7 +174,10 @@ export class Attributor {
       prefillWeight: this.o.prefillWeight,
       decodeWeight: this.o.decodeWeight,
       powerLimitMilliWatts: this.o.powerLimits.get(deviceId) ?? null,
+      fittedWeights: fitter?.weights(works) ?? null,
     });
+    // Like the idle baseline, a fit never weights the interval it learns from.
+    fitter?.observe(allocation.energyMicroJoules - allocation.idleMicroJoules, works);
     // After the split: an interval's own energy never sets the baseline subtracted from it. A
     // request that never reached the engine did not make it busy.
     if (scope.role === 'engine')
@@ -182,6 +189,26 @@ export class Attributor {
     this.credit(allocation);
     this.watermarks.set(deviceId, interval.endMonoNanos);
     return allocation;
+  }
+
+  /** The costs fitted so far for an engine GPU (`costModel: fitted`); `null` otherwise. */
+  fittedCosts(deviceId: string): FittedCosts | null {
+    return this.fitters.get(deviceId)?.snapshot() ?? null;
+  }
+
+  private fitterOf(deviceId: string): CostFitter | null {
+    if (this.o.costModel !== 'fitted') return null;
+    let fitter = this.fitters.get(deviceId);
+    if (!fitter) {
+      const { prefillWeight: a, decodeWeight: b } = this.o;
+      // The prior's decode:prefill ratio is the configured b:a.
+      fitter = new CostFitter({
+        ...(a > 0n ? { priorRatio: Number(b) / Number(a) } : {}),
+        ...this.o.costFit,
+      });
+      this.fitters.set(deviceId, fitter);
+    }
+    return fitter;
   }
 
   private scopeOf(deviceId: string): Scope {

@@ -1,5 +1,6 @@
 import type { EngineSpec } from '../requests/types.js';
 import { type MilliWatts, NANOS_PER_SECOND } from '../units.js';
+import type { CostFitOptions } from './cost-fit.js';
 import { AttributionError } from './errors.js';
 import type { IntervalAllocation, RequestEnergyRecord } from './types.js';
 import { configuredIdleBaseline, type IdleBaseline } from './types.js';
@@ -33,6 +34,13 @@ export interface AttributorOptions {
    */
   readonly prefillWeight?: number;
   readonly decodeWeight?: number;
+  /**
+   * `configured` (default): the split weights are a·prefill + b·decode with the weights above.
+   * `fitted`: per-model costs fitted online from the measured intervals (`cost-fit.ts`), the
+   * configured a:b the prior until a model's costs are confident.
+   */
+  readonly costModel?: 'configured' | 'fitted';
+  readonly costFit?: CostFitOptions;
   /** Name recorded in records and batches; default `tokens-v1(a=…,b=…,idle=<baseline description>)`. */
   readonly method?: string;
   /** Longest wait for an interval's requests to end; then time overlap, `estimated` (default 60 s). */
@@ -57,6 +65,8 @@ export interface ResolvedOptions {
   readonly powerLimits: ReadonlyMap<string, MilliWatts>;
   readonly prefillWeight: bigint;
   readonly decodeWeight: bigint;
+  readonly costModel: 'configured' | 'fitted';
+  readonly costFit: CostFitOptions;
   readonly method: string;
   readonly maxDelayNanos: bigint;
   readonly minDelayNanos: bigint;
@@ -90,7 +100,11 @@ export function resolveOptions(options: AttributorOptions): ResolvedOptions {
     powerLimits: options.powerLimitMilliWatts ?? new Map(),
     prefillWeight: BigInt(a),
     decodeWeight: BigInt(b),
-    method: options.method ?? `tokens-v1(a=${a},b=${b},idle=${idleBaseline.description})`,
+    costModel: options.costModel ?? 'configured',
+    costFit: options.costFit ?? {},
+    method:
+      options.method ??
+      `tokens-v1(a=${a},b=${b},${options.costModel === 'fitted' ? 'costs=fitted(nnls),' : ''}idle=${idleBaseline.description})`,
     maxDelayNanos,
     minDelayNanos,
     maxInFlight: options.maxInFlight,

@@ -29,6 +29,11 @@ export interface SplitInput {
    * average power × its in-flight time.
    */
   readonly powerLimitMilliWatts: MilliWatts | null;
+  /**
+   * Token weights fitted from measured intervals (`cost-fit.ts`), one per work of `works`; absent
+   * or `null`: a·prefill + b·decode with the configured weights.
+   */
+  readonly fittedWeights?: readonly bigint[] | null;
 }
 
 /**
@@ -72,13 +77,15 @@ export function splitInterval(input: SplitInput): IntervalAllocation {
   // Idle never exceeds what was measured: below the baseline, all of it is idle.
   const idle = minBigint(energy, baseline);
   const active = energy - idle;
-  const works = input.works.filter((work) => partOf(work) !== 'excluded');
+  const kept = input.works.map((work) => partOf(work) !== 'excluded');
+  const works = input.works.filter((_, i) => kept[i]);
+  const fitted = input.fittedWeights?.filter((_, i) => kept[i]) ?? null;
   const overlaps = works.map((work) => work.overlapNanos);
   const idleAmounts = idleSharesOf(idle, overlaps, dt);
   const caps = works.map((work, i) =>
     positive(capOf(input, energy, dt, work.overlapNanos) - (idleAmounts[i] as bigint)),
   );
-  const { amounts, weighting, capped } = activeSharesOf(input, works, active, caps);
+  const { amounts, weighting, capped } = activeSharesOf(input, works, active, caps, fitted);
   const shares = sharesOf(works, amounts);
   const idleShares = sharesOf(works, idleAmounts);
   const requests = sumBigints(shares.map((share) => share.microJoules));
@@ -132,6 +139,7 @@ function activeSharesOf(
   works: readonly IntervalWork[],
   active: bigint,
   caps: readonly bigint[],
+  fitted: readonly bigint[] | null,
 ): { amounts: bigint[]; weighting: AllocationWeighting; capped: boolean } {
   const none = { amounts: works.map(() => 0n), weighting: 'none' as const, capped: false };
   if (works.length === 0) return none;
@@ -140,7 +148,9 @@ function activeSharesOf(
   const tokenWeights = works.map((work, i) =>
     parts[i] === 'time'
       ? 0n
-      : input.prefillWeight * work.prefillMilliTokens + input.decodeWeight * work.decodeMilliTokens,
+      : fitted !== null
+        ? (fitted[i] as bigint)
+        : input.prefillWeight * work.prefillMilliTokens + input.decodeWeight * work.decodeMilliTokens,
   );
   const tokenTotal = sumBigints(tokenWeights);
   if (tokenTotal === 0n) {

@@ -67,6 +67,8 @@ export interface IntervalWork {
   readonly decodeMilliTokens: bigint;
   /** Nanoseconds of the interval the request was in flight (open requests: up to t1). */
   readonly overlapNanos: bigint;
+  /** Nanoseconds of the interval inside its prefill window: [start, first token], or [start, end]. */
+  readonly prefillNanos: bigint;
   readonly tokens: TokenKnowledge;
 }
 

@@ -48,8 +48,17 @@ export function intervalWork(request: TrackedRequest, t0: MonoNanos, t1: MonoNan
     prefillMilliTokens: prefillUpTo(request, t1) - prefillUpTo(request, t0),
     decodeMilliTokens: decodeUpTo(request, t1) - decodeUpTo(request, t0),
     overlapNanos: overlapNanos(request, t0, t1),
+    prefillNanos: prefillNanosIn(request, t0, t1),
     tokens: tokenKnowledge(request),
   };
+}
+
+/** Nanoseconds of `[t0, t1]` inside the prefill window [start, first token or end] (open: to t1). */
+function prefillNanosIn(request: TrackedRequest, t0: MonoNanos, t1: MonoNanos): bigint {
+  const from = request.startMonoNanos > t0 ? request.startMonoNanos : t0;
+  const until = request.firstTokenMonoNanos ?? request.endMonoNanos;
+  const to = until !== null && until < t1 ? until : t1;
+  return to > from ? to - from : 0n;
 }
 
 /** `total` spread uniformly over [from, to], cumulated at t; a zero-length span is a step at `from`. */

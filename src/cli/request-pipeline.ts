@@ -147,6 +147,7 @@ export function buildRequestPipeline(options: {
     idleBaseline,
     prefillWeight: config.attribution.prefillWeight,
     decodeWeight: config.attribution.decodeWeight,
+    costModel: config.attribution.costModel,
     maxDelayNanos: BigInt(config.attribution.maxDelayMs) * NANOS_PER_MILLI,
     // Span intake: intervals wait spans.lagMs for spans, which arrive after their request ended.
     minDelayNanos: spanLagNanos(config),

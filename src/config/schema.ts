@@ -125,6 +125,8 @@ const attributionSchema = z.object({
   prefillWeight: z.number().int().min(0).max(1_000_000).default(1),
   /** Cost weight of one decode token. */
   decodeWeight: z.number().int().min(0).max(1_000_000).default(4),
+  /** `configured`: split by prefillWeight:decodeWeight; `fitted`: per-model costs fitted online from the measured intervals, that ratio the prior. */
+  costModel: z.enum(['configured', 'fitted']).default('configured'),
   /** Longest wait for an interval's requests to end before it is split by time overlap (estimated). */
   maxDelayMs: z.number().int().min(0).max(3_600_000).default(60_000),
   /** `learned` (default): per GPU from genuinely idle periods, persisted across restarts (idlePowerMilliWatts, or the lowest measured power, until enough are seen); `configured`: idlePowerMilliWatts. */

@@ -11,6 +11,11 @@ export interface SimulatedModel {
   readonly decodeMicroJoulesPerToken: MicroJoules;
   /** Decode step: every running request of the model emits one token per step (continuous batching). */
   readonly interTokenMs: number;
+  /**
+   * This model's prefill throughput, prompt tokens per second (default: the engine's). A larger
+   * model prefills more slowly: its prefill power (rate × cost per token) stays within the GPU's.
+   */
+  readonly prefillTokensPerSecond?: number;
 }
 
 /**
@@ -117,7 +122,8 @@ export class SimulatedEngine {
   /** Reserves the request's prefill window and records its work; returns its first decode step. */
   private planPrefill(job: Generation, batch: Batch): MonoNanos {
     const now = this.clock.monoNanos();
-    const rate = BigInt(Math.max(1, Math.round(this.options.prefillTokensPerSecond)));
+    const perModel = batch.model.prefillTokensPerSecond ?? this.options.prefillTokensPerSecond;
+    const rate = BigInt(Math.max(1, Math.round(perModel)));
     const fifo = this.options.prefillScheduling === 'fifo';
     const from = fifo && this.prefillFreeAt > now ? this.prefillFreeAt : now;
     const computed = from + (BigInt(job.promptTokens) * NANOS_PER_SECOND) / rate;

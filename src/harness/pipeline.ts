@@ -48,7 +48,10 @@ export async function startPipeline(scenario: Scenario, meterIntervalMs: number)
   meter.subscribe((tick) => attributor.onTick(tick));
   const seen: EventCounts = { start: 0, progress: 0, end: 0 };
   const proxy = createMeasuringProxy({
-    upstreams: [{ name: 'sim', url: nodeUrl, engineId: ENGINE_ID, models: node.models }],
+    // The simulated server streams usage only when asked (chat-server.ts): no need to learn it.
+    upstreams: [
+      { name: 'sim', url: nodeUrl, engineId: ENGINE_ID, models: node.models, sendsUsageUnasked: false },
+    ],
     defaultUpstream: 'sim',
     sink: (event) => {
       seen[event.type] += 1;
@@ -94,6 +97,7 @@ function createAttributor(scenario: Scenario, node: SimulatedNode, collector: At
       : {}),
     prefillWeight: scenario.prefillWeight,
     decodeWeight: scenario.decodeWeight,
+    ...(scenario.costModel === undefined ? {} : { costModel: scenario.costModel }),
     onAllocation: collector.onAllocation,
     onRecord: collector.onRecord,
   });

@@ -27,6 +27,8 @@ export interface Scenario {
   /** The attributor's a and b (integers). */
   readonly prefillWeight: number;
   readonly decodeWeight: number;
+  /** The attributor's cost model (`configured` a:b, or `fitted` online with a:b as the prior). */
+  readonly costModel?: 'configured' | 'fitted';
   /** The load for a run of `durationMs`, from a seeded generator (same seed, same load). */
   readonly arrivals: (durationMs: number, seed: number) => Arrival[];
   /** The goal on the mean per-request error, where the scenario has one. */
@@ -49,11 +51,17 @@ const SMALL: SimulatedModel = {
   decodeMicroJoulesPerToken: 80_000n,
   interTokenMs: 20,
 };
-/** A larger model on the same GPU: 4× the cost per token, slower decode. */
+/**
+ * A larger model on the same GPU: 4× the cost per token, slower decode, and a quarter of the prefill
+ * throughput, so that a prompt's prefill draws the same 400 W as the small model's (80 mJ × 5k tok/s)
+ * and the GPU stays within its 700 W limit: at 20k tok/s it would draw 1.6 kW, which no GPU can and
+ * which the attributor's physical bound rightly refuses to give one request.
+ */
 const LARGE: SimulatedModel = {
   prefillMicroJoulesPerToken: 80_000n,
   decodeMicroJoulesPerToken: 320_000n,
   interTokenMs: 35,
+  prefillTokensPerSecond: 5_000,
 };
 
 const BASE_NODE = {

@@ -43,6 +43,15 @@ describe('accuracy harness', () => {
     expect(report.conservation.idleResidualMicroJoules).toBe(0n);
   });
 
+  it('fitted costs: closer to the truth than the configured a:b where the server’s costs differ', async () => {
+    const s = scenario('mismatched-costs');
+    const configured = await runScenario(s, { durationMs: 8000 });
+    const fitted = await runScenario({ ...s, costModel: 'fitted' }, { durationMs: 8000 });
+    expect(fitted.conservation.exact).toBe(true);
+    expect(fitted.errors.requests).toBe(fitted.load.sent);
+    expect(fitted.errors.meanPercent).toBeLessThan(configured.errors.meanPercent / 2);
+  });
+
   it('low load: learns the true idle power from the gaps; much idle stays unshared; still exact', async () => {
     const report = await runScenario(scenario('low-load-learned-idle'), { durationMs: 40_000 });
     expect(report.load.failed).toBe(0);
