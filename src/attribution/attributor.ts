@@ -47,6 +47,8 @@ export class Attributor {
   private stale = 0;
   /** Per engine GPU, with `costModel: fitted`. */
   private readonly fitters = new Map<string, CostFitter>();
+  /** The fastest prefill seen per engine and model, ns per uncached prompt token. */
+  private readonly prefillNanosPerToken = new Map<string, bigint>();
 
   /** Throws `AttributionError` `ATTRIBUTION_INVALID_OPTIONS` (see `resolveOptions`). */
   constructor(options: AttributorOptions) {
@@ -60,7 +62,10 @@ export class Attributor {
   /** A request event. Never throws; bound, so it can be passed as a `RequestEventSink`. */
   readonly onEvent = (event: RequestEvent): EventStatus => {
     const result = this.tracker.handle(event);
-    for (const id of result.ended) this.ended.add(id);
+    for (const id of result.ended) {
+      this.ended.add(id);
+      if (this.o.costModel === 'fitted') this.placePrefill(id);
+    }
     this.see(event.monoNanos);
     return result.status;
   };
@@ -176,8 +181,10 @@ export class Attributor {
       powerLimitMilliWatts: this.o.powerLimits.get(deviceId) ?? null,
       fittedWeights: fitter?.weights(works) ?? null,
     });
-    // Like the idle baseline, a fit never weights the interval it learns from.
-    fitter?.observe(allocation.energyMicroJoules - allocation.idleMicroJoules, works);
+    // Like the idle baseline, a fit never weights the interval it learns from. It learns only from
+    // counter energy: integrated power (a 1 s average reading) lags the work it would be fitted to.
+    if (interval.source === 'counter')
+      fitter?.observe(allocation.energyMicroJoules - allocation.idleMicroJoules, works);
     // After the split: an interval's own energy never sets the baseline subtracted from it. A
     // request that never reached the engine did not make it busy.
     if (scope.role === 'engine')
@@ -189,6 +196,35 @@ export class Attributor {
     this.credit(allocation);
     this.watermarks.set(deviceId, interval.endMonoNanos);
     return allocation;
+  }
+
+  /**
+   * With `costModel: fitted`, a request's prefill is placed where it ran: an engine prefills at
+   * most at the fastest rate seen on it (uncached prompt tokens ÷ time to first token, per engine
+   * and model), so a prompt whose first token came later than that rate explains waited in a
+   * queue first. Its prefill starts prompt ÷ fastest rate + one decode step (the scheduling slack)
+   * before its first token, never before its start.
+   */
+  private placePrefill(requestId: string): void {
+    const request = this.tracker.get(requestId);
+    const first = request?.firstTokenMonoNanos ?? null;
+    const usage = request?.usage ?? null;
+    if (request === undefined || first === null || usage === null || request.outcome !== 'ok') return;
+    const uncached = BigInt(Math.max(0, usage.inputTokens - usage.cachedInputTokens));
+    if (uncached === 0n) return;
+    const key = `${request.engineId}\u0000${request.model ?? ''}`;
+    const perToken = (first - request.startMonoNanos) / uncached;
+    const fastest = this.prefillNanosPerToken.get(key);
+    if (fastest === undefined || perToken < fastest) this.prefillNanosPerToken.set(key, perToken);
+    const rate = this.prefillNanosPerToken.get(key) as bigint;
+    const timeline = request.timeline;
+    const last = timeline.at(-1);
+    const firstPoint = timeline[0];
+    const step =
+      last !== undefined && firstPoint !== undefined && last.outputTokens > firstPoint.outputTokens
+        ? (last.monoNanos - firstPoint.monoNanos) / BigInt(last.outputTokens - firstPoint.outputTokens)
+        : 0n;
+    this.tracker.setPrefillFrom(requestId, first - uncached * rate - step);
   }
 
   /** The costs fitted so far for an engine GPU (`costModel: fitted`); `null` otherwise. */

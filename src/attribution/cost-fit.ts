@@ -12,7 +12,8 @@ import type { IntervalWork } from './types.js';
  * measurements: they only weight the integer split (conservation stays exact whatever they are).
  *
  * Confidence: a cost is used once its feature was present in at least `minIntervals` (10, forgotten
- * the same way) observations; an interval whose work includes a feature not yet confident is
+ * the same way) observations (the attributor feeds it intervals of counter energy only: integrated
+ * power lags the work); an interval whose work includes a feature not yet confident is
  * weighted by the prior (the configured a:b), whole. Floating point lives here only, off the
  * signed path: the costs are rounded to integers (nJ per token, mW of prefill) before any split.
  */

@@ -134,6 +134,17 @@ export class RequestTracker {
     return this.overlapping(t0, t1, engineId).map((request) => intervalWork(request, t0, t1));
   }
 
+  /**
+   * Sets where an ended request's prefill began (between its start and its first token), before
+   * any interval of it is split; ignored otherwise.
+   */
+  setPrefillFrom(requestId: string, t: MonoNanos): void {
+    const entry = this.requests.get(requestId);
+    const first = entry?.firstTokenMonoNanos ?? null;
+    if (entry === undefined || entry.endMonoNanos === null || first === null) return;
+    entry.prefillFromMonoNanos = t < entry.startMonoNanos ? entry.startMonoNanos : t > first ? first : t;
+  }
+
   /** Forgets an ended request (its record is out). Open requests are kept. */
   release(requestId: string): void {
     const entry = this.requests.get(requestId);
@@ -160,6 +171,7 @@ export class RequestTracker {
       startMonoNanos: event.monoNanos,
       startUnixNanos: event.unixNanos,
       firstTokenMonoNanos: null,
+      prefillFromMonoNanos: null,
       timeline: [],
       progressEstimated: false,
       endMonoNanos: null,

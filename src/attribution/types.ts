@@ -40,6 +40,11 @@ export interface TrackedRequest {
   readonly startUnixNanos: UnixNanos;
   /** Time of the first progress event; `null` when the request did not stream. */
   readonly firstTokenMonoNanos: MonoNanos | null;
+  /**
+   * Where its prefill work began, when the attributor estimated it (a prompt queued behind others
+   * waits, doing no work, then prefills just before its first token); `null`: at its start.
+   */
+  readonly prefillFromMonoNanos: MonoNanos | null;
   /** Cumulative output tokens, non-decreasing in time and count. */
   readonly timeline: readonly ProgressPoint[];
   /** Some progress counts were chunk counts, not token counts. */

@@ -55,7 +55,8 @@ export function intervalWork(request: TrackedRequest, t0: MonoNanos, t1: MonoNan
 
 /** Nanoseconds of `[t0, t1]` inside the prefill window [start, first token or end] (open: to t1). */
 function prefillNanosIn(request: TrackedRequest, t0: MonoNanos, t1: MonoNanos): bigint {
-  const from = request.startMonoNanos > t0 ? request.startMonoNanos : t0;
+  const start = request.prefillFromMonoNanos ?? request.startMonoNanos;
+  const from = start > t0 ? start : t0;
   const until = request.firstTokenMonoNanos ?? request.endMonoNanos;
   const to = until !== null && until < t1 ? until : t1;
   return to > from ? to - from : 0n;
@@ -74,7 +75,8 @@ function prefillUpTo(request: TrackedRequest, t: MonoNanos): bigint {
   if (usage === null || until === null) return 0n;
   // Cached prompt tokens are not recomputed, so they carry no prefill work (research §4.2).
   const uncached = Math.max(0, usage.inputTokens - usage.cachedInputTokens);
-  return uniformUpTo(BigInt(uncached) * MILLI_TOKENS_PER_TOKEN, request.startMonoNanos, until, t);
+  const from = request.prefillFromMonoNanos ?? request.startMonoNanos;
+  return uniformUpTo(BigInt(uncached) * MILLI_TOKENS_PER_TOKEN, from, until, t);
 }
 
 function decodeUpTo(request: TrackedRequest, t: MonoNanos): bigint {

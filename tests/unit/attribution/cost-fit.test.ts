@@ -15,6 +15,7 @@ function request(id: string, model: string, withUsage: boolean, outcome: Tracked
     startMonoNanos: 0n,
     startUnixNanos: 0n,
     firstTokenMonoNanos: null,
+    prefillFromMonoNanos: null,
     timeline: [],
     progressEstimated: false,
     endMonoNanos: 1n,
