@@ -37,9 +37,15 @@ export interface CostFitOptions {
   /** Observations between two solves (default 10). */
   readonly solveEvery?: number;
   /**
+   * Consecutive intervals summed into one observation (default 5): a token seen just after a meter
+   * tick (the server's emit latency) is counted in the next interval while its energy is in this
+   * one; over a window of several intervals only its ends are off.
+   */
+  readonly windowIntervals?: number;
+  /**
    * The prior's decode:prefill cost ratio (the configured b ÷ a, default 4) and its strength: a
    * penalty priorStrength × Σx_decode² × (decode − ratio × prefill)² per model, so that models whose
-   * decode tokens always run together (steady load) are told apart (default 0.01).
+   * decode tokens always run together (steady load) are told apart (default 0: off; the window below was enough in the harness).
    */
   readonly priorRatio?: number;
   readonly priorStrength?: number;
@@ -84,10 +90,14 @@ export class CostFitter {
   private costs: number[] = [];
   private readonly priorRatio: number;
   private readonly priorStrength: number;
+  private readonly windowIntervals: number;
+  /** The last intervals' features and energies (consecutive, all fittable). */
+  private window: Array<{ readonly x: Features; readonly y: number }> = [];
 
   constructor(options: CostFitOptions = {}) {
+    this.windowIntervals = Math.max(1, options.windowIntervals ?? 5);
     this.priorRatio = options.priorRatio ?? 4;
-    this.priorStrength = options.priorStrength ?? 0.01;
+    this.priorStrength = options.priorStrength ?? 0;
     const halfLife = options.halfLifeIntervals ?? 600;
     this.decay = 0.5 ** (1 / halfLife);
     this.minIntervals = options.minIntervals ?? 10;
@@ -96,11 +106,23 @@ export class CostFitter {
 
   /** One finalized interval: its active energy (µJ) and its works. */
   observe(activeMicroJoules: bigint, works: readonly IntervalWork[]): void {
-    const x = featuresOf(works);
-    if (x === null || x.size === 0) return;
+    const one = featuresOf(works);
+    if (one === null) {
+      this.window = []; // a gap in the run of fittable intervals
+      return;
+    }
+    this.window.push({ x: one, y: Number(activeMicroJoules) });
+    if (this.window.length > this.windowIntervals) this.window.shift();
+    if (this.window.length < this.windowIntervals) return;
+    const x: Features = new Map();
+    let y = 0;
+    for (const part of this.window) {
+      y += part.y;
+      for (const [key, value] of part.x) x.set(key, (x.get(key) ?? 0) + value);
+    }
+    if (x.size === 0) return;
     for (const key of x.keys()) this.keyIndex(key);
     const n = this.keys.length;
-    const y = Number(activeMicroJoules);
     const dense = this.keys.map((key) => x.get(key) ?? 0);
     for (let i = 0; i < n; i++) {
       this.rhs[i] = (this.rhs[i] as number) * this.decay + (dense[i] as number) * y;

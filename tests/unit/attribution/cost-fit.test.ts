@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CostFitter, featuresOf } from '../../../src/attribution/cost-fit.js';
 import type { IntervalWork, TrackedRequest } from '../../../src/attribution/types.js';
-import { seeded } from './fixtures.js';
+import { collecting, end, MS, progress, seeded, start, usage } from './fixtures.js';
 
 /** A request as the tracker holds it once ended, with or without usage. */
 function request(id: string, model: string, withUsage: boolean, outcome: TrackedRequest['outcome'] = 'ok') {
@@ -90,5 +90,30 @@ describe('CostFitter', () => {
     const costs = fitter.snapshot();
     expect(costs.prefillNanoJoulesPerToken.get('m')! >= 0n).toBe(true);
     expect(Number(costs.decodeNanoJoulesPerToken.get('m'))).toBeGreaterThan(70_000_000);
+  });
+});
+
+describe('prefill placement with fitted costs', () => {
+  it('places a queued prompt’s prefill just before its first token, at the fastest rate seen', () => {
+    const { attributor } = collecting({
+      engines: [{ engineId: 'e1', deviceIds: ['gpu0'], models: [] }],
+      hostDeviceIds: [],
+      idlePowerMilliWatts: new Map(),
+      costModel: 'fitted',
+    });
+    // A: 1000 prompt tokens, first token after 100 ms (10 000 tokens/s). B: the same prompt, queued
+    // behind A: its first token 200 ms after its start. Decode steps 20 ms.
+    for (const [id, first] of [
+      ['A', 100n * MS],
+      ['B', 200n * MS],
+    ] as const) {
+      attributor.onEvent(start(id, 'e1', 0n));
+      attributor.onEvent(progress(id, first, 1));
+      attributor.onEvent(progress(id, first + 20n * MS, 2));
+      attributor.onEvent(end(id, first + 20n * MS, usage(1000, 2)));
+    }
+    expect(attributor.tracker.get('A')?.prefillFromMonoNanos).toBe(0n); // clamped to its start
+    // 1000 tokens × 100 µs + one 20 ms step before its first token.
+    expect(attributor.tracker.get('B')?.prefillFromMonoNanos).toBe(80n * MS);
   });
 });
