@@ -205,6 +205,11 @@ async function writeExampleLedger(dir: string): Promise<void> {
     engines: [{ engineId: ENGINE_ID, deviceIds: [gpuId], models: [MODEL] }],
     hostDeviceIds: [],
     idlePowerMilliWatts: new Map([[gpuId, IDLE_POWER_MILLI_WATTS]]),
+    powerLimitMilliWatts: new Map(
+      inventory.devices.flatMap((d) =>
+        d.powerLimitMilliWatts === undefined ? [] : [[d.id, d.powerLimitMilliWatts] as const],
+      ),
+    ),
     onAllocation: (allocation) => target?.addAllocation(allocation),
     onRecord: (record) =>
       target?.addRecord({
