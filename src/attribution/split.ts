@@ -85,7 +85,7 @@ export function splitInterval(input: SplitInput): IntervalAllocation {
   const caps = works.map((work, i) =>
     positive(capOf(input, energy, dt, work.overlapNanos) - (idleAmounts[i] as bigint)),
   );
-  const { amounts, weighting, capped } = activeSharesOf(input, works, active, caps, fitted);
+  const { amounts, weighting } = activeSharesOf(input, works, active, caps, fitted);
   const shares = sharesOf(works, amounts);
   const idleShares = sharesOf(works, idleAmounts);
   const requests = sumBigints(shares.map((share) => share.microJoules));
@@ -104,7 +104,8 @@ export function splitInterval(input: SplitInput): IntervalAllocation {
     idleSharedMicroJoules: sumBigints(idleShares.map((share) => share.microJoules)),
     idleBaseline: input.idleBaseline,
     weighting,
-    estimated: weighting !== 'none' && (capped || works.some((work) => work.tokens !== 'known')),
+    // A bound that binds is not an estimate: the share is the most the request's time allows.
+    estimated: weighting !== 'none' && works.some((work) => work.tokens !== 'known'),
   };
   assertConserved(allocation);
   return allocation;
