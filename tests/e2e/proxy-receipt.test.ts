@@ -100,9 +100,18 @@ describeUnless(skip)('proxy → attribution → ledger → receipt', () => {
     const chunks = [];
     for await (const chunk of stream) chunks.push(chunk);
     const id = response.headers.get('x-wattledger-request-id') as string;
-    const inline = (chunks.at(-1) as unknown as { wattledger: Record<string, unknown> }).wattledger;
+    // The recording ends with a usage chunk whether asked or not (a server that sends usage
+    // unasked): the proxy relays it, last, and puts the energy chunk just before it.
+    const energyChunk = chunks.at(-2) as unknown as {
+      wattledger: Record<string, unknown>;
+      choices: unknown[];
+    };
+    expect(chunks.at(-1)?.usage).toMatchObject({ prompt_tokens: 14, completion_tokens: 30 });
+    const inline = energyChunk.wattledger;
     expect(inline).toMatchObject({ status: 'final', requestId: id, receipt: `/v1/receipts/${id}` });
-    expect(chunks.at(-1)?.choices).toEqual([]);
+    expect(energyChunk.choices).toEqual([
+      { index: 0, delta: { content: '' }, logprobs: null, finish_reason: null },
+    ]);
     await waitForSeals(daemon, { records: 1 }); // the record's batch is sealed
     daemon.kill('SIGTERM');
     const result = await done;
