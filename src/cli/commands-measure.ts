@@ -119,7 +119,7 @@ export function registerMeasureCommands(program: Command, shutdown: () => Shutdo
 
   addCommonOptions(program.command('probe'))
     .description(
-      'show what this host has: each probe, why any was skipped, the devices found and two readings',
+      'show what this host has: each probe, why any was skipped, the devices found, two readings and the idle baseline each GPU would start from',
     )
     .option('--json', 'print the report as JSON')
     .option('--sample-ms <ms>', 'time between the two readings', positiveInt, 500)
@@ -139,7 +139,9 @@ export function registerMeasureCommands(program: Command, shutdown: () => Shutdo
     });
 
   addCommonOptions(program.command('watch'))
-    .description('show live power and energy per device, updating in place (Ctrl+C to stop)')
+    .description(
+      'show live power and energy per device, and the idle baseline each GPU would start from, updating in place (Ctrl+C to stop)',
+    )
     .option('--refresh-ms <ms>', 'screen refresh interval', positiveInt, 1000)
     .option('--frames <n>', 'stop after this many refreshes', positiveInt)
     .action(async (options: CommonOptions & { refreshMs: number; frames?: number }) => {
