@@ -88,6 +88,16 @@ describe('join index', () => {
     expect(join.lookup('chatcmpl-x', T1)).toEqual({ kind: 'duplicate', requestId: 'chatcmpl-x' });
     expect(join.lookup(null, '2'.repeat(32))).toEqual({ kind: 'none' });
   });
+  it("joins by the client's own x-request-id the proxy relayed (upstreamRequestId)", () => {
+    const join = new SpanJoinIndex();
+    join.observe({ ...start('proxy-id-1', 'proxy', T1), upstreamRequestId: 'client-42' });
+    // vLLM names the request after the header it received: chatcmpl-client-42.
+    expect(join.lookup('chatcmpl-client-42', '')).toEqual({
+      kind: 'request',
+      requestId: 'proxy-id-1',
+      by: 'request-id',
+    });
+  });
   it('forgets the oldest past its capacity, trace included', () => {
     const join = new SpanJoinIndex(2);
     join.observe(start('r1', 'proxy', T1));
