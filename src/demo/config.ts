@@ -83,6 +83,8 @@ export function demoConfig(inputs: DemoConfigInputs): Record<string, unknown> {
         url: s.url,
         engine: inputs.realGpus ? 'default' : s.engine.id,
         models: [s.engine.model],
+        // The demo's own chat server sends usage only when asked, so the proxy may ask from the first request.
+        sendsUsageUnasked: false,
       })),
     },
     factors: {
