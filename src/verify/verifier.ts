@@ -1,4 +1,5 @@
 import { bytesFromBase64, hexFromBytes, utf8FromString } from '../attest/bytes.js';
+import { verifyDsse } from '../attest/dsse.js';
 import type { Ed25519Verify } from '../attest/ed25519.js';
 import { keyIdFromPublicKey } from '../attest/key-id.js';
 import { leafHash } from '../attest/merkle.js';
@@ -14,6 +15,7 @@ import {
 import { type Finding, finding } from './findings.js';
 import { Keyring, type VerifierKey } from './keyring.js';
 import { type OpenedBatch, openBatchLine } from './open-batch.js';
+import { checkAgentKeyId, checkWindowLink, DeviceHistory } from './run-checks.js';
 
 /** The key a batch announces, or why it cannot be used (signed, but still checked before trusting it). */
 function announcedKey(
@@ -77,6 +79,7 @@ export class LedgerVerifier {
   private readonly tree = new MerkleTreeBuilder();
   private readonly seen = new Set<bigint>();
   private readonly pending = new Map<number, PendingCheckpoint[]>();
+  private readonly history = new DeviceHistory();
   private previous: OpenedBatch | null = null;
   private first: OpenedBatch | null = null;
   private batches = 0;
@@ -130,14 +133,19 @@ export class LedgerVerifier {
       entry.reasons.add(device.unmeasuredReason);
       this.unmeasured.set(device.deviceId, entry);
     }
+    const where = { sequence: batch.statement.predicate.sequence, location };
     this.findings.push(
       ...this.checkKeyWindow(batch, location),
+      ...checkAgentKeyId(batch, this.announcedSigners(batch, line), where),
       ...checkBatch(batch.statement, location, batch),
     );
+    const linked = this.previous !== null && batch.sequence === this.previous.sequence + 1n;
     this.findings.push(
       ...(this.previous
         ? checkLink(this.previous, batch, location, this.seen)
         : this.checkStart(batch, location)),
+      ...(linked && this.previous ? checkWindowLink(this.previous, batch, where) : []),
+      ...this.history.check(batch, where),
     );
     this.seen.add(batch.sequence);
     this.previous = batch;
@@ -210,6 +218,28 @@ export class LedgerVerifier {
         { found: batch.statement.predicate.window.endedAt },
       ),
     ];
+  }
+
+  /**
+   * During a rotation `agent.keyId` names the new key, which the verifier may not trust yet: the
+   * key ids of keys this batch announces whose signature is on its envelope. Only read when
+   * `agent.keyId` is not already a signer (rare: the first batch of a rotation).
+   */
+  private announcedSigners(batch: OpenedBatch, line: string): ReadonlySet<string> {
+    const p = batch.statement.predicate;
+    if (batch.keyIds.includes(p.agent.keyId)) return new Set();
+    const keys: Uint8Array[] = [];
+    for (const event of p.events) {
+      if (event.kind !== 'key-announcement') continue;
+      const announced = announcedKey(event.publicKeyBase64, event.keyId, event.validFrom);
+      if (typeof announced !== 'string') keys.push(announced.publicKey);
+    }
+    if (keys.length === 0) return new Set();
+    try {
+      return new Set(verifyDsse(JSON.parse(line), keys, this.verify ? { verify: this.verify } : {}).keyIds);
+    } catch {
+      return new Set();
+    }
   }
 
   /** Keys announced by a batch that verified under a trusted key become trusted from then on. */
