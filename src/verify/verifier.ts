@@ -15,6 +15,7 @@ import {
 import { type Finding, finding } from './findings.js';
 import { Keyring, type VerifierKey } from './keyring.js';
 import { type OpenedBatch, openBatchLine } from './open-batch.js';
+import { type RecordCommitment, RecordRunsCheck } from './records.js';
 import { checkAgentKeyId, checkWindowLink, DeviceHistory } from './run-checks.js';
 
 /** The key a batch announces, or why it cannot be used (signed, but still checked before trusting it). */
@@ -64,6 +65,11 @@ export interface VerificationReport {
   readonly logSize: number;
   readonly logRootHex: string;
   readonly checkpointsVerified: number;
+  /**
+   * The largest tree size of a verified checkpoint (0: none). Batches from this index on are
+   * covered by no signed checkpoint: anyone holding the key could still rewrite them unseen.
+   */
+  readonly checkpointedSize: number;
   readonly findings: readonly Finding[];
 }
 
@@ -80,6 +86,8 @@ export class LedgerVerifier {
   private readonly seen = new Set<bigint>();
   private readonly pending = new Map<number, PendingCheckpoint[]>();
   private readonly history = new DeviceHistory();
+  private readonly commitments = new Map<string, RecordCommitment>();
+  private checkpointedSize = 0;
   private previous: OpenedBatch | null = null;
   private first: OpenedBatch | null = null;
   private batches = 0;
@@ -149,8 +157,27 @@ export class LedgerVerifier {
     );
     this.seen.add(batch.sequence);
     this.previous = batch;
+    this.keepCommitment(batch);
     this.findings.push(...this.acceptAnnouncements(batch, location));
     this.appendLeaf(batch.leafHash);
+  }
+
+  /**
+   * The check of the request records beside this ledger (`records/`), against the record roots of
+   * the batches read so far: feed it every record line, in order, and add its findings.
+   */
+  recordsCheck(): RecordRunsCheck {
+    return new RecordRunsCheck(this.commitments);
+  }
+
+  private keepCommitment(batch: OpenedBatch): void {
+    const { requests, devices, sequence } = batch.statement.predicate;
+    if (requests.count === 0 || this.commitments.has(sequence)) return;
+    this.commitments.set(sequence, {
+      count: requests.count,
+      merkleRootSha256: requests.merkleRootSha256,
+      powerLimits: new Map(devices.map((d) => [d.deviceId, d.powerLimitMilliWatts])),
+    });
   }
 
   /** Ends verification: remaining checkpoints must not claim more batches than were read. */
@@ -184,6 +211,7 @@ export class LedgerVerifier {
       logSize: this.tree.size,
       logRootHex: hexFromBytes(this.tree.root()),
       checkpointsVerified: this.checkpointsVerified,
+      checkpointedSize: this.checkpointedSize,
       findings: this.findings,
     };
   }
@@ -284,7 +312,10 @@ export class LedgerVerifier {
       );
       const problem = opened.ok ? compareCheckpointRoot(checkpoint, opened.rootHex, root) : opened.finding;
       if (problem) this.findings.push(problem);
-      else this.checkpointsVerified += 1;
+      else {
+        this.checkpointsVerified += 1;
+        this.checkpointedSize = Math.max(this.checkpointedSize, checkpoint.treeSize);
+      }
     }
   }
 }
