@@ -37,8 +37,8 @@ export const RECEIPT_VERSION = 1;
 export const RECEIPT_MAX_PROOF_HASHES = 64;
 /** Largest record accepted, as canonical JSON bytes. */
 export const RECEIPT_MAX_RECORD_BYTES = 64 * 1024;
-/** Longest request id accepted. */
-export const RECEIPT_MAX_REQUEST_ID_LENGTH = 1024;
+/** Longest request id accepted: what every producer writes (event API, span intake, proxy UUIDs). */
+export const RECEIPT_MAX_REQUEST_ID_LENGTH = 128;
 
 /** A request record: canonical-JSON object with a `requestId` (the attribution step defines the rest). */
 export interface ReceiptRecord {
