@@ -94,6 +94,8 @@ export interface ReceiptReport {
   readonly simulated: boolean;
   readonly findings: readonly Finding[];
   readonly record: ReceiptRecord | null;
+  /** True when a kept checkpoint was given and checked against (§7 step 8). */
+  readonly keptCheckpoint?: boolean;
 }
 
 const hash = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
@@ -164,7 +166,8 @@ export function verifyReceipt(
       : []),
   ];
   const { origin, sequence, simulated } = batch.statement.predicate;
-  return { ...base, ok: findings.length === 0, sequence, origin, simulated, findings };
+  const kept = options.keptCheckpoint ? { keptCheckpoint: true } : {};
+  return { ...base, ok: findings.length === 0, sequence, origin, simulated, findings, ...kept };
 }
 
 function shapeFinding(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Finding {
