@@ -132,6 +132,49 @@ const event = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** Free text of the factor snapshot (operator notes, data credits): longer than `text`. */
+const factorText = z.string().max(4096);
+
+/**
+ * `predicate.factors` (FORMAT.md §3.12, `src/factors/snapshot.ts`): the factor snapshot the
+ * batch's CO2e and water were computed with, closed like every other object.
+ */
+export const factorsSchema = z.strictObject({
+  factorsVersion: z.literal(1),
+  pueMilli: count,
+  location: z
+    .strictObject({
+      zone: factorText.min(1),
+      zoneName: factorText.nullable(),
+      source: factorText.min(1),
+      dataset: factorText.nullable(),
+      year: count.nullable(),
+      gridIntensityMilligramsCo2ePerKilowattHour: count,
+      licence: factorText.nullable(),
+      attribution: factorText.nullable(),
+      note: factorText.nullable(),
+    })
+    .nullable(),
+  market: z
+    .strictObject({
+      operatorSupplied: z.literal(true),
+      method: z.literal('ghg-protocol-scope2-market-based'),
+      gridIntensityMilligramsCo2ePerKilowattHour: count,
+      instrument: factorText.min(1),
+      note: factorText.min(1),
+    })
+    .nullable(),
+  water: z.strictObject({
+    wueMillilitersPerKilowattHour: count,
+    ewifMillilitersPerKilowattHour: count.nullable(),
+    sources: z.strictObject({ wue: factorText.nullable(), ewif: factorText.nullable() }),
+  }),
+  energySource: z.strictObject({
+    kind: z.enum(['grid-mix', 'contracted']),
+    description: factorText.nullable(),
+  }),
+});
+
 const predicate = z.strictObject({
   formatVersion: z.literal(1),
   origin: text.min(1).regex(/^[^\s+]+$/, 'no spaces or +'),
@@ -147,7 +190,7 @@ const predicate = z.strictObject({
     dramEnergyMicroJoules: decimal,
   }),
   requests: z.strictObject({ count, merkleRootSha256: hex64, attributionMethod: text }),
-  factors: z.record(z.string(), z.unknown()).nullable(),
+  factors: factorsSchema.nullable(),
   events: z.array(event).max(64),
   simulated: z.boolean(),
 });

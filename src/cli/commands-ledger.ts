@@ -67,7 +67,10 @@ export function registerLedgerCommands(program: Command): void {
   program
     .command('verify')
     .description(VERIFY_DESCRIPTION)
-    .argument('<paths...>', 'a ledger directory, or ledger-NNNNNN.jsonl segments and checkpoint .note files')
+    .argument(
+      '<paths...>',
+      "ledger directories (each verified on its own, with a summary per ledger), or one ledger's ledger-NNNNNN.jsonl segments and checkpoint .note files",
+    )
     .option(
       '-k, --key <key...>',
       'trusted public key: raw base64, PEM, C2SP verifier key, or a file holding one',
@@ -181,10 +184,29 @@ export function registerLedgerCommands(program: Command): void {
       'trusted public key in any form, or a file holding one or a trusted-keys document',
     )
     .option('--json', 'print the report as JSON')
-    .action(async (file: string, options: { key?: string[]; json?: boolean }) => {
-      process.exitCode = await (await import('./receipt.js')).runVerifyReceipt(
-        { file, keys: options.key ?? [], json: options.json },
-        { stdout: process.stdout, stderr: process.stderr },
-      );
-    });
+    .option(
+      '--checkpoint <file>',
+      "a signed checkpoint you kept: the receipt's log must be consistent with it",
+    )
+    .option(
+      '--consistency-proof <file>',
+      "the consistency proof between that checkpoint and the receipt's (JSON of GET /v1/proofs/consistency), when their sizes differ",
+    )
+    .action(
+      async (
+        file: string,
+        options: { key?: string[]; json?: boolean; checkpoint?: string; consistencyProof?: string },
+      ) => {
+        process.exitCode = await (await import('./receipt.js')).runVerifyReceipt(
+          {
+            file,
+            keys: options.key ?? [],
+            json: options.json,
+            checkpoint: options.checkpoint,
+            consistencyProof: options.consistencyProof,
+          },
+          { stdout: process.stdout, stderr: process.stderr },
+        );
+      },
+    );
 }

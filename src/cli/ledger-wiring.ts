@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { ScannedLine } from '../api/ledger-index.js';
 import type { WireAgent, WireEvent } from '../attest/batch-format.js';
 import { base64FromBytes, hexFromBytes, utf8FromString } from '../attest/bytes.js';
 import { canonicalBytes } from '../attest/canonical.js';
+import { formatVerifierKey } from '../attest/key-id.js';
 import { leafHash } from '../attest/merkle.js';
 import { sha256 } from '../attest/sha256.js';
 import { type Clock, rfc3339 } from '../clock.js';
@@ -11,7 +12,13 @@ import type { Config } from '../config/schema.js';
 import { loadSigningKey } from '../keys/key-file.js';
 import { Batcher, type SealedBatch } from '../ledger/batcher.js';
 import { ChainStateScan } from '../ledger/chain-state.js';
+import {
+  type PublishedCheckpoint,
+  readPublishedCheckpoint,
+  writeCheckpoint,
+} from '../ledger/checkpoint-writer.js';
 import { LedgerError } from '../ledger/errors.js';
+import { belongsTo, genesisOrigin, LEDGER_ID_HEX_DIGITS, ledgerIdFromRandom } from '../ledger/origin.js';
 import type { LedgerLine } from '../ledger/reader.js';
 import { RecordLog } from '../ledger/record-log.js';
 import { LedgerStore } from '../ledger/store.js';
@@ -65,14 +72,17 @@ export async function openLedger(options: {
     timeoutMs: 5000,
     onNote: (note) => logger.debug({ code: 'HOST_IDENTITY_NOTE' }, note),
   });
-  const origin = config.ledger.origin ?? `wattledger/${host.hostId}`;
-  const key = await loadSigningKey({
+  // The base of this agent's origins; each ledger's own origin is chosen below, once its
+  // batches (or their absence) are known. The keys are loaded under the base first, so a bad key
+  // fails before the ledger directory is touched.
+  const baseOrigin = config.ledger.origin ?? `wattledger/${host.hostId}`;
+  const baseKey = await loadSigningKey({
     path: config.keys.signingKeyPath ?? undefined,
     credentialsDirectory: options.credentialsDirectory,
-    name: origin,
+    name: baseOrigin,
   });
   const previousKey = config.keys.previousSigningKeyPath
-    ? await loadSigningKey({ path: config.keys.previousSigningKeyPath, name: origin })
+    ? await loadSigningKey({ path: config.keys.previousSigningKeyPath, name: baseOrigin })
     : null;
   const dir = config.ledger.dir;
   // Repairs and lock take-overs deserve attention; a new segment is routine.
@@ -81,11 +91,16 @@ export async function openLedger(options: {
       { code: 'LEDGER_EVENT', ...event },
       `ledger: ${event.kind}`,
     );
+  // What the agent already published bounds what the open may repair: the lines under it are
+  // never truncated, and their root must still be the signed one (bit rot, an edit).
+  const published = await readPublishedCheckpoint(dir);
+  let rootAtCheckpoint: Uint8Array | null = null;
   const chain = new ChainStateScan();
   const onLine = (item: LedgerLine): void => {
     const bytes = utf8FromString(item.line);
     const leaf = leafHash(bytes);
     chain.addLine(item.line, leaf);
+    if (published !== null && item.index + 1 === published.treeSize) rootAtCheckpoint = chain.root();
     options.onStartupLine?.({
       segment: item.segment,
       offset: item.offset,
@@ -98,6 +113,7 @@ export async function openLedger(options: {
     maxSegmentBytes: config.ledger.maxSegmentBytes,
     onEvent,
     onLine,
+    checkpointedLines: published?.treeSize ?? 0,
   });
   try {
     const records = new RecordLog(
@@ -108,13 +124,32 @@ export async function openLedger(options: {
       }),
     );
     const state = chain.finish(dir);
-    if (state.origin !== null && state.origin !== origin) {
+    if (published !== null) assertPublishedHolds(dir, published, state.origin, rootAtCheckpoint);
+    if (state.origin !== null && !belongsTo(state.origin, baseOrigin)) {
       throw new LedgerError(
         'LEDGER_CORRUPT',
-        `the ledger in ${dir} belongs to origin ${state.origin}, not ${origin}`,
+        `the ledger in ${dir} belongs to origin ${state.origin}, not to ${baseOrigin} or ${baseOrigin}/<ledger id>`,
         {
-          hint: "set ledger.origin to the ledger's origin, or point ledger.dir at a new directory",
+          hint: "set ledger.origin to the ledger's origin without its ledger id, or point ledger.dir at a new directory",
         },
+      );
+    }
+    // A new ledger gets its own identity; a resumed one keeps the origin its batches carry.
+    const origin =
+      state.origin ?? genesisOrigin(baseOrigin, ledgerIdFromRandom(randomBytes(LEDGER_ID_HEX_DIGITS / 2)));
+    const key = {
+      ...baseKey,
+      noteSigner: { name: origin, signer: baseKey.signer },
+      verifierKey: formatVerifierKey(origin, baseKey.publicKey),
+    };
+    // A checkpoint at every start covers what earlier runs sealed, even a run that crashed before
+    // its stop checkpoint; during a rotation the old key signs it (the new one is announced later).
+    if (state.tree.size > (published?.treeSize ?? 0)) {
+      const signer = previousKey ? { name: origin, signer: previousKey.signer } : key.noteSigner;
+      await writeCheckpoint(dir, origin, state.tree.size, state.tree.root(), signer);
+      logger.info(
+        { code: 'LEDGER_CHECKPOINT', treeSize: state.tree.size, reason: 'start' },
+        `ledger: published a checkpoint of ${state.tree.size} batches at start`,
       );
     }
     const startEvents: WireEvent[] = [
@@ -200,6 +235,34 @@ export async function openLedger(options: {
     await store.close();
     throw error;
   }
+}
+
+/**
+ * The ledger still holds what the agent published: the checkpoint is this ledger's (same origin)
+ * and the root of its first `treeSize` lines is the signed root. Else the ledger is damaged below
+ * a checkpoint: `LEDGER_CORRUPT`, and the daemon does not start (it would extend a damaged log).
+ */
+function assertPublishedHolds(
+  dir: string,
+  published: PublishedCheckpoint,
+  origin: string | null,
+  rootAtCheckpoint: Uint8Array | null,
+): void {
+  const hint =
+    'run `wattledger verify` on the directory to find the damaged batch; restore the ledger from a backup, ' +
+    'or point ledger.dir at a new directory to start a new ledger and keep this one beside it';
+  if (origin !== published.origin)
+    throw new LedgerError(
+      'LEDGER_CORRUPT',
+      `${published.path} is a checkpoint of ${published.origin}, but the ledger in ${dir} is ${origin ?? 'empty'}`,
+      { hint, details: { path: published.path } },
+    );
+  if (rootAtCheckpoint === null || hexFromBytes(rootAtCheckpoint) !== hexFromBytes(published.rootHash))
+    throw new LedgerError(
+      'LEDGER_CORRUPT',
+      `the first ${published.treeSize} batches in ${dir} are not the ones signed in ${published.path} (a changed byte: bit rot or an edit)`,
+      { hint, details: { path: published.path, treeSize: published.treeSize } },
+    );
 }
 
 function agentOf(host: HostIdentity, keyId: string, config: Config): WireAgent {

@@ -6,7 +6,12 @@ import { BaseError, CliError, describeError } from '../errors.js';
 import { parseTrustedKeys, type TrustedKey, trustedKeyFromText } from '../keys/trusted-keys.js';
 import { buildReceipt, ReceiptError } from '../ledger/receipt-builder.js';
 import { finding } from '../verify/findings.js';
-import { type ReceiptReport, unreadableReceiptReport, verifyReceipt } from '../verify/receipt.js';
+import {
+  type ReceiptReport,
+  unreadableReceiptReport,
+  type VerifyReceiptOptions,
+  verifyReceipt,
+} from '../verify/receipt.js';
 import { renderReceiptText } from './receipt-text.js';
 
 /** Where a command writes: its result to stdout, messages for a person to stderr. */
@@ -53,6 +58,10 @@ export interface VerifyReceiptCliOptions {
   /** Each a public key in any form (raw base64, hex, PEM, C2SP vkey), or a file holding one or a trusted-keys document. */
   readonly keys: readonly string[];
   readonly json?: boolean | undefined;
+  /** A signed checkpoint note the reader kept: the receipt's log must be consistent with it. */
+  readonly checkpoint?: string | undefined;
+  /** RFC 9162 consistency proof between the two checkpoints, as `/v1/proofs/consistency` serves it. */
+  readonly consistencyProof?: string | undefined;
 }
 
 const EXIT_OK = 0;
@@ -123,16 +132,18 @@ async function writeNewFile(path: string, text: string): Promise<void> {
 export async function runVerifyReceipt(options: VerifyReceiptCliOptions, io: ReceiptIo): Promise<number> {
   let keys: TrustedKey[];
   let text: string;
+  let kept: VerifyReceiptOptions['keptCheckpoint'];
   try {
     if (options.keys.length === 0)
       throw new CliError('CLI_USAGE', 'give at least one trusted public key with --key');
     keys = (await Promise.all(options.keys.map(keysFromArgument))).flat();
     text = await readReceiptFile(options.file);
+    kept = await readKept(options);
   } catch (error) {
     printError(io, error);
     return EXIT_USAGE;
   }
-  const report = verifyText(text, keys);
+  const report = verifyText(text, keys, kept);
   io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : renderReceiptText(report));
   return report.ok ? EXIT_OK : EXIT_FAILED;
 }
@@ -155,7 +166,43 @@ async function readReceiptFile(path: string): Promise<string> {
   return readFile(path, 'utf8');
 }
 
-function verifyText(text: string, keys: readonly TrustedKey[]): ReceiptReport {
+/** The kept checkpoint and its consistency proof, when given; usage errors for a bad proof file. */
+async function readKept(options: VerifyReceiptCliOptions): Promise<VerifyReceiptOptions['keptCheckpoint']> {
+  if (options.checkpoint === undefined) {
+    if (options.consistencyProof !== undefined)
+      throw new CliError('CLI_USAGE', '--consistency-proof needs --checkpoint', {
+        hint: 'give the checkpoint you kept with --checkpoint <file>',
+      });
+    return undefined;
+  }
+  const note = await readFile(options.checkpoint, 'utf8');
+  if (options.consistencyProof === undefined) return { note };
+  const proofHint = 'save the JSON of GET /v1/proofs/consistency?from=<smaller size>&to=<larger size>';
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(options.consistencyProof, 'utf8'));
+  } catch (cause) {
+    throw new CliError('CLI_USAGE', `${options.consistencyProof} is not JSON`, { cause, hint: proofHint });
+  }
+  const { from, to, proof } = (value ?? {}) as { from?: unknown; to?: unknown; proof?: unknown };
+  if (
+    !Number.isSafeInteger(from) ||
+    !Number.isSafeInteger(to) ||
+    !Array.isArray(proof) ||
+    proof.length > 64 ||
+    !proof.every((h) => typeof h === 'string' && /^[0-9a-f]{64}$/.test(h))
+  )
+    throw new CliError('CLI_USAGE', `${options.consistencyProof} is not {"from", "to", "proof": [hex, …]}`, {
+      hint: proofHint,
+    });
+  return { note, consistencyProof: { from: from as number, to: to as number, proof: proof as string[] } };
+}
+
+function verifyText(
+  text: string,
+  keys: readonly TrustedKey[],
+  keptCheckpoint: VerifyReceiptOptions['keptCheckpoint'],
+): ReceiptReport {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -165,5 +212,8 @@ function verifyText(text: string, keys: readonly TrustedKey[]): ReceiptReport {
       finding('VERIFY_MALFORMED', where, 'receipt-json', 'the file is not JSON'),
     ]);
   }
-  return verifyReceipt(value, keys, { verify: createNodeEd25519Verify() });
+  return verifyReceipt(value, keys, {
+    verify: createNodeEd25519Verify(),
+    ...(keptCheckpoint ? { keptCheckpoint } : {}),
+  });
 }

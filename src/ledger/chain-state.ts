@@ -79,6 +79,11 @@ export class ChainStateScan {
     this.#last = line;
   }
 
+  /** The log's RFC 9162 root over the lines added so far (to compare with a published checkpoint). */
+  root(): Uint8Array {
+    return this.#tree.root();
+  }
+
   /**
    * Where the chain stands after the lines added. Throws `LEDGER_CORRUPT` (naming `dir`) when the
    * last line is not a batch this version can continue from.

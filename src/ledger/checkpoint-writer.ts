@@ -1,8 +1,9 @@
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { signCheckpoint } from '../attest/checkpoint.js';
-import type { NoteSigner } from '../attest/note.js';
-import { ledgerIoError } from './errors.js';
+import { type Checkpoint, parseCheckpoint, signCheckpoint } from '../attest/checkpoint.js';
+import { AttestError } from '../attest/errors.js';
+import { type NoteSigner, parseNote } from '../attest/note.js';
+import { LedgerError, ledgerIoError } from './errors.js';
 import { fsyncDirectory } from './segments.js';
 
 /** The file that always holds the newest checkpoint. */
@@ -52,5 +53,61 @@ async function writeDurably(path: string, text: string): Promise<void> {
     await rename(temporary, path);
   } catch (error) {
     throw ledgerIoError('write checkpoint', path, error);
+  }
+}
+
+/** The newest checkpoint the agent published for a ledger, and the file it was read from. */
+export interface PublishedCheckpoint extends Checkpoint {
+  readonly path: string;
+}
+
+const CHECKPOINT_NOTE_NAME = /^checkpoint-\d{12,}\.note$/;
+
+/**
+ * The newest checkpoint published in `ledgerDir`: the larger of the root `checkpoint` file and the
+ * largest-numbered `checkpoints/*.note`; null when there is none. Read, not verified (the agent's
+ * own files): what it says bounds what the agent may repair. Throws `LEDGER_CORRUPT` naming the
+ * file when one is not a checkpoint note, `LEDGER_IO` when it cannot be read.
+ */
+export async function readPublishedCheckpoint(ledgerDir: string): Promise<PublishedCheckpoint | null> {
+  const folder = join(ledgerDir, CHECKPOINT_DIR);
+  const names = await readdir(folder).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [] as string[];
+    throw ledgerIoError('list', folder, error);
+  });
+  const newestNote = names
+    .filter((name) => CHECKPOINT_NOTE_NAME.test(name))
+    .sort()
+    .at(-1);
+  const candidates = [
+    join(ledgerDir, LATEST_CHECKPOINT_FILE),
+    ...(newestNote ? [join(folder, newestNote)] : []),
+  ];
+  let newest: PublishedCheckpoint | null = null;
+  for (const path of candidates) {
+    const checkpoint = await readCheckpointFile(path);
+    if (checkpoint !== null && (newest === null || checkpoint.treeSize > newest.treeSize))
+      newest = checkpoint;
+  }
+  return newest;
+}
+
+async function readCheckpointFile(path: string): Promise<PublishedCheckpoint | null> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw ledgerIoError('read checkpoint', path, error);
+  }
+  try {
+    return { ...parseCheckpoint(parseNote(bytes).text), path };
+  } catch (error) {
+    if (!(error instanceof AttestError)) throw error;
+    throw new LedgerError('LEDGER_CORRUPT', `${path} is not a checkpoint note: ${error.message}`, {
+      cause: error,
+      hint: 'restore the file from a backup, or move it aside if the ledger itself verifies (`wattledger verify`)',
+      details: { path },
+    });
   }
 }

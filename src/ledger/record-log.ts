@@ -4,6 +4,9 @@ import { leafHash } from '../attest/merkle.js';
 import { MerkleTreeBuilder } from '../attest/merkle-builder.js';
 import type { LedgerStore } from './store.js';
 
+/** The record log's folder inside a ledger directory (FORMAT.md §5.4). */
+export const RECORDS_DIR = 'records';
+
 /**
  * A request record as it enters a batch: any canonical-JSON object with a `requestId`. The
  * attribution step defines the fields; the ledger only needs the id (for receipts) and the bytes.

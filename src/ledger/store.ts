@@ -8,7 +8,7 @@ import { type FileHandle, mkdir, open, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LedgerError, ledgerIoError } from './errors.js';
 import { acquireLock, type LedgerLock } from './lock.js';
-import { type LedgerLine, readLedgerLines } from './reader.js';
+import { type LedgerLine, type LedgerReadError, readLedgerLines } from './reader.js';
 import {
   fsyncDirectory,
   listSegments,
@@ -47,6 +47,12 @@ export interface LedgerStoreOptions {
    * exception it throws fails the open (the lock is released).
    */
   readonly onLine?: (line: LedgerLine) => void;
+  /**
+   * Lines a signed checkpoint covers (its tree size; 0 or absent: none). Those lines were sealed
+   * and published, so the open never repairs them: a torn line among them, or fewer lines than
+   * this, is damage (`LEDGER_CORRUPT`, naming the file and line), not a torn tail.
+   */
+  readonly checkpointedLines?: number;
 }
 
 /** Where an appended line landed: segment file name, byte offset in it, 0-based index in the ledger. */
@@ -86,7 +92,7 @@ export class LedgerStore {
   #closing: Promise<void> | undefined;
 
   private constructor(
-    options: Required<Omit<LedgerStoreOptions, 'onEvent' | 'onLine'>>,
+    options: Required<Omit<LedgerStoreOptions, 'onEvent' | 'onLine' | 'checkpointedLines'>>,
     emit: (event: LedgerEvent) => void,
     state: {
       lock: LedgerLock;
@@ -129,7 +135,7 @@ export class LedgerStore {
       emit({ kind: 'stale-lock-taken-over', lockPath, stalePid }),
     );
     try {
-      const state = await recover(options.dir, emit, options.onLine);
+      const state = await recover(options.dir, emit, options.onLine, options.checkpointedLines ?? 0);
       return new LedgerStore({ dir: options.dir, maxSegmentBytes }, emit, { lock, ...state });
     } catch (error) {
       await lock.release();
@@ -403,28 +409,38 @@ async function createDirectory(dir: string): Promise<void> {
 }
 
 /**
- * Repairs the last segment's torn tail, counts the lines (handing each to `onLine`) and opens the
- * last segment for appending.
+ * Counts the lines (handing each to `onLine`), then repairs the last segment's torn tail and opens
+ * the last segment for appending. The lines are read before anything is truncated, so a tail that
+ * lies under a signed checkpoint (`checkpointedLines`) is refused as damage instead of repaired.
  */
 async function recover(
   dir: string,
   emit: (event: LedgerEvent) => void,
   onLine: ((line: LedgerLine) => void) | undefined,
+  checkpointedLines: number,
 ): Promise<{ active: ActiveSegment | undefined; lineCount: number; lastLine: string | null }> {
   const segments = await listSegments(dir);
   const last = segments.at(-1);
-  // Only the last segment can be torn: the store moves on to a new segment only after the
-  // previous line was fdatasync'ed. A partial line elsewhere is reported as LEDGER_CORRUPT below.
-  const repair = last ? await repairTornTail(dir, last) : null;
-  if (repair) emit({ kind: 'torn-tail-repaired', ...repair });
   let lineCount = 0;
   let lastLine: string | null = null;
+  let torn: LedgerReadError | null = null;
   // The store trusts its own lines' length, so the reader's untrusted-input limit is lifted.
   for await (const item of readLedgerLines(dir, { maxLineBytes: Number.MAX_SAFE_INTEGER })) {
+    // Only the last segment can be torn: the store moves on to a new segment only after the
+    // previous line was fdatasync'ed. A partial line elsewhere is LEDGER_CORRUPT.
+    if (item.kind === 'error' && item.error.code === 'LEDGER_TORN_TAIL') {
+      torn = item;
+      continue;
+    }
     if (item.kind === 'error') throw item.error;
     lineCount = item.index + 1;
     lastLine = item.line;
     onLine?.(item);
+  }
+  if (lineCount < checkpointedLines) throw belowCheckpoint(dir, lineCount, checkpointedLines, torn);
+  if (torn !== null && last) {
+    const repair = await repairTornTail(dir, last);
+    if (repair) emit({ kind: 'torn-tail-repaired', ...repair });
   }
   if (!last) return { active: undefined, lineCount, lastLine };
   let handle: FileHandle | undefined;
@@ -435,6 +451,34 @@ async function recover(
     await handle?.close();
     throw ledgerIoError('open segment', last.path, error);
   }
+}
+
+/** The ledger holds fewer whole lines than a signed checkpoint covers: damage, never repaired. */
+function belowCheckpoint(
+  dir: string,
+  lineCount: number,
+  checkpointedLines: number,
+  torn: LedgerReadError | null,
+): LedgerError {
+  const where =
+    torn === null
+      ? `it ends after line ${lineCount}`
+      : `line ${torn.lineNumber} of ${torn.path} (batch ${torn.index}) is cut short at byte ${torn.offset}`;
+  return new LedgerError(
+    'LEDGER_CORRUPT',
+    `the ledger in ${dir} holds ${lineCount} whole batches, but a signed checkpoint covers ${checkpointedLines}: ${where}; a published batch is damaged, so the ledger is not extended`,
+    {
+      hint:
+        'keep the directory as it is for inspection (`wattledger verify` on it names every damaged line) and restore the ledger from a backup; ' +
+        'or point ledger.dir at a new directory to start a new ledger, and keep this one beside it',
+      details: {
+        dir,
+        lines: lineCount,
+        checkpointedLines,
+        ...(torn === null ? {} : { path: torn.path, line: torn.lineNumber, offset: torn.offset }),
+      },
+    },
+  );
 }
 
 /** Removes segment `segmentNumber` when it exists and is empty (left by a failed rotation). */

@@ -4,12 +4,17 @@ import { canonicalBytes } from '../attest/canonical.js';
 import { canonicalMemberText } from '../attest/json-span.js';
 import { sha256 } from '../attest/sha256.js';
 import { type Finding, finding } from './findings.js';
+import {
+  batchSpanNanos,
+  batchSpanNumber,
+  checkDevicePhysics,
+  checkWindowShape,
+  physicsPassesExactly,
+} from './physics-checks.js';
 import { certainlyAtMostProduct, difference, safe, small } from './small-integers.js';
 
-/** Power may exceed the enforced limit briefly; beyond limit × this margin a number is implausible. */
+/** A power reading may exceed the enforced limit briefly; beyond limit × this margin it is implausible. */
 export const POWER_LIMIT_MARGIN = 2n;
-/** Slack added to a device's covered time for plausibility: NVML refreshes its counter every ~100 ms. */
-const SLACK_NANOS = 1_000_000_000n;
 
 type Where = { readonly sequence: string; readonly location: string };
 
@@ -37,10 +42,15 @@ export function checkBatch(
       }),
     );
   }
+  findings.push(...checkWindowShape(p, where));
   // Each device and the totals are first checked on Numbers where that is exact; only a device
   // (or totals) not certainly passing so is checked, and its findings made, with BigInt.
+  const spanNumber = batchSpanNumber(p);
+  let span: bigint | undefined;
   for (const device of p.devices) {
-    if (!devicePassesExactly(device)) findings.push(...checkDevice(device, where));
+    if (devicePassesExactly(device) && physicsPassesExactly(device, spanNumber)) continue;
+    span ??= batchSpanNanos(p);
+    findings.push(...checkDevice(device, where), ...checkDevicePhysics(device, span, where));
   }
   if (!totalsPassExactly(statement)) findings.push(...checkTotals(statement, where));
   return findings;
@@ -132,11 +142,8 @@ function devicePassesExactly(d: WireDevice): boolean {
     if (b.source === 'configured' && (b.sampleCount !== 0 || b.idleNanos !== '0')) return false;
     if (b.source === 'learned' && (b.sampleCount === 0 || b.idleNanos === '0')) return false;
   }
-  if (d.powerLimitMilliWatts !== null) {
-    const limit = d.powerLimitMilliWatts * Number(POWER_LIMIT_MARGIN);
-    const span = safe(covered + Number(SLACK_NANOS));
-    if (span === undefined || !certainlyAtMostProduct(energy, limit, span)) return false;
-    if (d.peakPowerMilliWatts !== null && d.peakPowerMilliWatts > limit) return false;
+  if (d.powerLimitMilliWatts !== null && d.peakPowerMilliWatts !== null) {
+    if (d.peakPowerMilliWatts > d.powerLimitMilliWatts * Number(POWER_LIMIT_MARGIN)) return false;
   }
   const implied = compared - residual;
   return implied >= 0 && implied <= integrated;
@@ -290,22 +297,6 @@ function checkPlausibility(d: WireDevice, where: Where): Finding[] {
   out.push(...checkMeasuredState(d, where));
   if (d.powerLimitMilliWatts !== null) {
     const limit = BigInt(d.powerLimitMilliWatts) * POWER_LIMIT_MARGIN;
-    // µJ = mW × ns / 10^6
-    const ceiling = (limit * (BigInt(d.coveredNanos) + SLACK_NANOS)) / 1_000_000n;
-    if (BigInt(d.energyMicroJoules) > ceiling) {
-      out.push(
-        finding(
-          'VERIFY_IMPLAUSIBLE',
-          where,
-          'energy-ceiling',
-          `${d.deviceId}: more energy than ${POWER_LIMIT_MARGIN}× its power limit allows over the covered time`,
-          {
-            expected: `<= ${ceiling}`,
-            found: d.energyMicroJoules,
-          },
-        ),
-      );
-    }
     if (d.peakPowerMilliWatts !== null && BigInt(d.peakPowerMilliWatts) > limit) {
       out.push(
         finding(

@@ -1,4 +1,5 @@
 import { BATCH_PREDICATE_TYPE, type BatchStatement, STATEMENT_TYPE } from '../attest/batch-format.js';
+import { factorsSchema } from '../attest/batch-schema.js';
 import { readDevice } from './device-pattern.js';
 import {
   arrayOf,
@@ -272,8 +273,12 @@ const devices: Parse = (p) => {
   return out;
 };
 
-/** z.record(z.string(), z.unknown()).nullable(): null or an object (not an array). */
-const factors: Parse = (p) => (p.isNull() ? null : p.anyObject(3));
+/** `factorsSchema.nullable()`: null, or an object read as JSON.parse would and held to that schema. */
+const factors: Parse = (p) => {
+  if (p.isNull()) return null;
+  const value = p.anyObject(3);
+  return factorsSchema.safeParse(value).success ? value : p.fail();
+};
 
 const predicate = object({
   formatVersion: (p) => (p.integer() === 1 ? 1 : p.fail()),

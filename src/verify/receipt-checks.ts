@@ -37,6 +37,30 @@ export const RECEIPT_CHECKS = [
     checks: ['key-window'],
   },
   {
+    id: 'physics',
+    words: "The batch's energy adds up and is physically possible, and so is the record's",
+    checks: [
+      'subject-digest',
+      'counter-arithmetic',
+      'energy-composition',
+      'downtime-energy',
+      'conservation',
+      'idle-split',
+      'totals',
+      'window-order',
+      'downtime',
+      'covered-span',
+      'energy-ceiling',
+      'power-ceiling',
+      'residual',
+      'idle-ceiling',
+      'idle-baseline',
+      'discontinuity',
+      'wrap-range',
+      'record-ceiling',
+    ],
+  },
+  {
     id: 'checkpoint',
     words: "The checkpoint is signed by the same log's key",
     checks: ['checkpoint-origin', 'checkpoint'],
@@ -46,7 +70,17 @@ export const RECEIPT_CHECKS = [
     words: "The batch is in the log at the checkpoint's size, at its signed position (inclusion proof)",
     checks: ['batch-inclusion', 'batch-index'],
   },
+  {
+    id: 'kept',
+    words: 'The log is the one of the checkpoint you kept (same origin, consistent)',
+    checks: ['kept-checkpoint', 'kept-checkpoint-origin', 'kept-consistency'],
+  },
 ] as const;
+
+/** Checks shown only when their input was given: `kept` needs a kept checkpoint. */
+function applies(id: string, report: ReceiptReport): boolean {
+  return id !== 'kept' || report.keptCheckpoint === true;
+}
 
 /** One check's outcome. `not-checked`: an earlier check it rests on failed. */
 export interface ReceiptCheckOutcome {
@@ -60,7 +94,7 @@ export interface ReceiptCheckOutcome {
 export function receiptCheckOutcomes(report: ReceiptReport): ReceiptCheckOutcome[] {
   const known = new Set<string>(RECEIPT_CHECKS.flatMap((c) => c.checks));
   let blocked = false;
-  const out: ReceiptCheckOutcome[] = RECEIPT_CHECKS.map((c) => {
+  const out: ReceiptCheckOutcome[] = RECEIPT_CHECKS.filter((c) => applies(c.id, report)).map((c) => {
     const findings = report.findings.filter((f) => (c.checks as readonly string[]).includes(f.check));
     const status = blocked ? 'not-checked' : findings.length > 0 ? 'failed' : 'passed';
     // Everything after the shape and the envelope rests on them.

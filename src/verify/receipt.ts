@@ -5,13 +5,15 @@ import { type Checkpoint, openCheckpoint, parseCheckpoint } from '../attest/chec
 import { DSSE_MAX_PAYLOAD_BYTES, DSSE_MAX_SIGNATURES, type DsseEnvelope } from '../attest/dsse.js';
 import type { Ed25519Verify } from '../attest/ed25519.js';
 import { AttestError } from '../attest/errors.js';
-import { leafHash, rootFromInclusionProof } from '../attest/merkle.js';
+import { leafHash, rootFromInclusionProof, verifyConsistency } from '../attest/merkle.js';
 import { NOTE_MAX_BYTES, parseNote } from '../attest/note.js';
+import { checkBatch } from './batch-checks.js';
 import { noteKeysFor } from './checkpoints.js';
 import { verificationErrorFromAttest } from './errors.js';
 import { type Finding, finding } from './findings.js';
 import { Keyring, type VerifierKey } from './keyring.js';
 import { type OpenedBatch, openBatchLine } from './open-batch.js';
+import { checkRecordPhysics } from './records.js';
 
 /**
  * Receipt format v1: everything needed to prove, offline and with only the agent's public key,
@@ -35,8 +37,8 @@ export const RECEIPT_VERSION = 1;
 export const RECEIPT_MAX_PROOF_HASHES = 64;
 /** Largest record accepted, as canonical JSON bytes. */
 export const RECEIPT_MAX_RECORD_BYTES = 64 * 1024;
-/** Longest request id accepted. */
-export const RECEIPT_MAX_REQUEST_ID_LENGTH = 1024;
+/** Longest request id accepted: what every producer writes (event API, span intake, proxy UUIDs). */
+export const RECEIPT_MAX_REQUEST_ID_LENGTH = 128;
 
 /** A request record: canonical-JSON object with a `requestId` (the attribution step defines the rest). */
 export interface ReceiptRecord {
@@ -63,6 +65,20 @@ export interface VerifyReceiptOptions {
   readonly verify?: Ed25519Verify;
   /** Sequence of the log's first batch (default 0): then `batchIndex` must equal sequence − this. */
   readonly expectFirstSequence?: bigint;
+  /**
+   * A checkpoint the reader kept from earlier (or got from elsewhere): the receipt's log must be
+   * consistent with it. With another tree size than the receipt's checkpoint, `consistencyProof`
+   * (RFC 9162, hex, from the smaller size to the larger, as `/v1/proofs/consistency` serves it)
+   * proves one log extends the other.
+   */
+  readonly keptCheckpoint?: {
+    readonly note: string;
+    readonly consistencyProof?: {
+      readonly from: number;
+      readonly to: number;
+      readonly proof: readonly string[];
+    };
+  };
 }
 
 /**
@@ -78,6 +94,8 @@ export interface ReceiptReport {
   readonly simulated: boolean;
   readonly findings: readonly Finding[];
   readonly record: ReceiptRecord | null;
+  /** True when a kept checkpoint was given and checked against (§7 step 8). */
+  readonly keptCheckpoint?: boolean;
 }
 
 const hash = z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex digits');
@@ -109,6 +127,7 @@ const AT = {
   record: 'receipt.record',
   batch: 'receipt.batch',
   checkpoint: 'receipt.checkpoint',
+  keptCheckpoint: 'kept checkpoint',
 };
 
 /**
@@ -134,13 +153,21 @@ export function verifyReceipt(
   const base = { ...unreadableReceiptReport(), requestId: r.requestId, record: r.record };
   if (!opened.ok) return { ...base, findings: [opened.finding] };
   const batch = opened.batch;
+  const log = checkLog(r, batch, keyring, options);
   const findings = [
     ...checkRecord(r, batch),
     ...checkKeyWindow(batch, keyring),
-    ...checkLog(r, batch, keyring, options),
+    // The batch's own arithmetic and physics, and the record's physics against its devices.
+    ...checkBatch(batch.statement, AT.batch, batch),
+    ...checkRecordPhysics(r.record, powerLimitsOf(batch), where(batch, AT.record)),
+    ...log.findings,
+    ...(options.keptCheckpoint && log.checkpoint
+      ? checkKept(options.keptCheckpoint, log.checkpoint, batch, keyring, options.verify)
+      : []),
   ];
   const { origin, sequence, simulated } = batch.statement.predicate;
-  return { ...base, ok: findings.length === 0, sequence, origin, simulated, findings };
+  const kept = options.keptCheckpoint ? { keptCheckpoint: true } : {};
+  return { ...base, ok: findings.length === 0, sequence, origin, simulated, findings, ...kept };
 }
 
 function shapeFinding(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Finding {
@@ -206,15 +233,60 @@ function checkKeyWindow(batch: OpenedBatch, keyring: Keyring): Finding[] {
   ];
 }
 
+function powerLimitsOf(batch: OpenedBatch): Map<string, number | null> {
+  return new Map(batch.statement.predicate.devices.map((d) => [d.deviceId, d.powerLimitMilliWatts]));
+}
+
+/**
+ * The receipt's checkpoint against one the reader kept: the same log (origin, trusted signature),
+ * and either the same root at the same size or a consistency proof from the smaller to the larger
+ * (`kept-checkpoint`, `kept-consistency`). This is what binds a receipt to the log a reader already
+ * knows: a second log under the same key, or a rewritten one, fails here.
+ */
+function checkKept(
+  kept: NonNullable<VerifyReceiptOptions['keptCheckpoint']>,
+  receiptCheckpoint: Checkpoint,
+  batch: OpenedBatch,
+  keyring: Keyring,
+  verify: Ed25519Verify | undefined,
+): Finding[] {
+  const at = where(batch, AT.keptCheckpoint);
+  const opened = openTrustedCheckpoint(kept.note, batch, keyring, verify, AT.keptCheckpoint);
+  if ('findings' in opened) return opened.findings.map((f) => ({ ...f, check: `kept-${f.check}` }));
+  const [small, large] =
+    opened.treeSize <= receiptCheckpoint.treeSize ? [opened, receiptCheckpoint] : [receiptCheckpoint, opened];
+  const sizes = `sizes ${small.treeSize} and ${large.treeSize}`;
+  const proof = kept.consistencyProof;
+  const inconsistent = (message: string): Finding[] => [
+    finding('VERIFY_CONSISTENCY_PROOF_INVALID', at, 'kept-consistency', message),
+  ];
+  if (small.treeSize !== large.treeSize && proof === undefined)
+    return inconsistent(
+      `the kept checkpoint and the receipt's are of ${sizes}: give the consistency proof between them (GET /v1/proofs/consistency?from=${small.treeSize}&to=${large.treeSize})`,
+    );
+  if (proof !== undefined && (proof.from !== small.treeSize || proof.to !== large.treeSize))
+    return inconsistent(`the consistency proof is from ${proof.from} to ${proof.to}, not between ${sizes}`);
+  try {
+    const hashes = (proof?.proof ?? []).map((h) => bytesFromHex(h));
+    verifyConsistency(small.treeSize, large.treeSize, hashes, small.rootHash, large.rootHash);
+  } catch (error) {
+    if (!(error instanceof AttestError)) throw error;
+    return inconsistent(
+      `the receipt's log and the kept checkpoint's are not one log (${sizes}): ${error.message}; the log was rewritten, or the receipt is from another log`,
+    );
+  }
+  return [];
+}
+
 /** The checkpoint is the batch's log's, verifies, and its root includes the batch at `batchIndex`. */
 function checkLog(
   r: Receipt,
   batch: OpenedBatch,
   keyring: Keyring,
   options: VerifyReceiptOptions,
-): Finding[] {
+): { findings: Finding[]; checkpoint: Checkpoint | null } {
   const opened = openTrustedCheckpoint(r.checkpoint, batch, keyring, options.verify);
-  if ('findings' in opened) return opened.findings;
+  if ('findings' in opened) return { findings: opened.findings, checkpoint: null };
   const at = where(batch, AT.batch);
   const claim = {
     leafIndex: r.batchIndex,
@@ -233,7 +305,7 @@ function checkLog(
       finding('VERIFY_SEQUENCE_REORDERED', at, 'batch-index', message, { expected, found: r.batchIndex }),
     );
   }
-  return out;
+  return { findings: out, checkpoint: opened };
 }
 
 /**
@@ -246,9 +318,10 @@ function openTrustedCheckpoint(
   batch: OpenedBatch,
   keyring: Keyring,
   verify: Ed25519Verify | undefined,
+  location: string = AT.checkpoint,
 ): Checkpoint | { findings: Finding[] } {
   const origin = batch.statement.predicate.origin;
-  const at = where(batch, AT.checkpoint);
+  const at = where(batch, location);
   const claimed = claimedOrigin(note);
   if (claimed !== null && claimed !== origin) {
     const values = { expected: origin, found: claimed };

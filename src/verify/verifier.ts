@@ -1,4 +1,5 @@
 import { bytesFromBase64, hexFromBytes, utf8FromString } from '../attest/bytes.js';
+import { verifyDsse } from '../attest/dsse.js';
 import type { Ed25519Verify } from '../attest/ed25519.js';
 import { keyIdFromPublicKey } from '../attest/key-id.js';
 import { leafHash } from '../attest/merkle.js';
@@ -14,6 +15,8 @@ import {
 import { type Finding, finding } from './findings.js';
 import { Keyring, type VerifierKey } from './keyring.js';
 import { type OpenedBatch, openBatchLine } from './open-batch.js';
+import { type RecordCommitment, RecordRunsCheck } from './records.js';
+import { checkAgentKeyId, checkWindowLink, DeviceHistory } from './run-checks.js';
 
 /** The key a batch announces, or why it cannot be used (signed, but still checked before trusting it). */
 function announcedKey(
@@ -62,6 +65,11 @@ export interface VerificationReport {
   readonly logSize: number;
   readonly logRootHex: string;
   readonly checkpointsVerified: number;
+  /**
+   * The largest tree size of a verified checkpoint (0: none). Batches from this index on are
+   * covered by no signed checkpoint: anyone holding the key could still rewrite them unseen.
+   */
+  readonly checkpointedSize: number;
   readonly findings: readonly Finding[];
 }
 
@@ -77,6 +85,9 @@ export class LedgerVerifier {
   private readonly tree = new MerkleTreeBuilder();
   private readonly seen = new Set<bigint>();
   private readonly pending = new Map<number, PendingCheckpoint[]>();
+  private readonly history = new DeviceHistory();
+  private readonly commitments = new Map<string, RecordCommitment>();
+  private checkpointedSize = 0;
   private previous: OpenedBatch | null = null;
   private first: OpenedBatch | null = null;
   private batches = 0;
@@ -130,19 +141,43 @@ export class LedgerVerifier {
       entry.reasons.add(device.unmeasuredReason);
       this.unmeasured.set(device.deviceId, entry);
     }
+    const where = { sequence: batch.statement.predicate.sequence, location };
     this.findings.push(
       ...this.checkKeyWindow(batch, location),
+      ...checkAgentKeyId(batch, this.announcedSigners(batch, line), where),
       ...checkBatch(batch.statement, location, batch),
     );
+    const linked = this.previous !== null && batch.sequence === this.previous.sequence + 1n;
     this.findings.push(
       ...(this.previous
         ? checkLink(this.previous, batch, location, this.seen)
         : this.checkStart(batch, location)),
+      ...(linked && this.previous ? checkWindowLink(this.previous, batch, where) : []),
+      ...this.history.check(batch, where),
     );
     this.seen.add(batch.sequence);
     this.previous = batch;
+    this.keepCommitment(batch);
     this.findings.push(...this.acceptAnnouncements(batch, location));
     this.appendLeaf(batch.leafHash);
+  }
+
+  /**
+   * The check of the request records beside this ledger (`records/`), against the record roots of
+   * the batches read so far: feed it every record line, in order, and add its findings.
+   */
+  recordsCheck(): RecordRunsCheck {
+    return new RecordRunsCheck(this.commitments);
+  }
+
+  private keepCommitment(batch: OpenedBatch): void {
+    const { requests, devices, sequence } = batch.statement.predicate;
+    if (requests.count === 0 || this.commitments.has(sequence)) return;
+    this.commitments.set(sequence, {
+      count: requests.count,
+      merkleRootSha256: requests.merkleRootSha256,
+      powerLimits: new Map(devices.map((d) => [d.deviceId, d.powerLimitMilliWatts])),
+    });
   }
 
   /** Ends verification: remaining checkpoints must not claim more batches than were read. */
@@ -176,6 +211,7 @@ export class LedgerVerifier {
       logSize: this.tree.size,
       logRootHex: hexFromBytes(this.tree.root()),
       checkpointsVerified: this.checkpointsVerified,
+      checkpointedSize: this.checkpointedSize,
       findings: this.findings,
     };
   }
@@ -210,6 +246,28 @@ export class LedgerVerifier {
         { found: batch.statement.predicate.window.endedAt },
       ),
     ];
+  }
+
+  /**
+   * During a rotation `agent.keyId` names the new key, which the verifier may not trust yet: the
+   * key ids of keys this batch announces whose signature is on its envelope. Only read when
+   * `agent.keyId` is not already a signer (rare: the first batch of a rotation).
+   */
+  private announcedSigners(batch: OpenedBatch, line: string): ReadonlySet<string> {
+    const p = batch.statement.predicate;
+    if (batch.keyIds.includes(p.agent.keyId)) return new Set();
+    const keys: Uint8Array[] = [];
+    for (const event of p.events) {
+      if (event.kind !== 'key-announcement') continue;
+      const announced = announcedKey(event.publicKeyBase64, event.keyId, event.validFrom);
+      if (typeof announced !== 'string') keys.push(announced.publicKey);
+    }
+    if (keys.length === 0) return new Set();
+    try {
+      return new Set(verifyDsse(JSON.parse(line), keys, this.verify ? { verify: this.verify } : {}).keyIds);
+    } catch {
+      return new Set();
+    }
   }
 
   /** Keys announced by a batch that verified under a trusted key become trusted from then on. */
@@ -254,7 +312,10 @@ export class LedgerVerifier {
       );
       const problem = opened.ok ? compareCheckpointRoot(checkpoint, opened.rootHex, root) : opened.finding;
       if (problem) this.findings.push(problem);
-      else this.checkpointsVerified += 1;
+      else {
+        this.checkpointsVerified += 1;
+        this.checkpointedSize = Math.max(this.checkpointedSize, checkpoint.treeSize);
+      }
     }
   }
 }

@@ -96,6 +96,16 @@ describeUnless(skip)('two agents exporting to one OTLP receiver', () => {
       const result = await agent.done;
       expect(result.code, `${agent.name}: ${result.stderr.slice(-2000)}`).toBe(0);
     }
+    // Each new ledger's origin is the configured base plus its own ledger id (FORMAT.md §3.2).
+    for (const agent of agents) {
+      const first = (await readFile(join(agent.ledger, 'ledger-000001.jsonl'), 'utf8')).split(
+        '\n',
+      )[0] as string;
+      const origin = JSON.parse(Buffer.from(JSON.parse(first).payload, 'base64').toString('utf8')).predicate
+        .origin;
+      expect(origin).toMatch(new RegExp(`^${agent.origin}/[0-9a-f]{16}$`));
+      agent.origin = origin;
+    }
     return agents;
   }
 

@@ -46,14 +46,17 @@ export function testSigner(seedByte = 1) {
   return { signer, noteSigner: { name: TEST_ORIGIN, signer } };
 }
 
-export function testAgent(keyId: string): WireAgent {
+/** Each `writeLedger` call is one agent run, with its own run id (as each daemon process has). */
+let runCount = 0;
+
+export function testAgent(keyId: string, runId = 'run-1'): WireAgent {
   return {
     hostId: 'test-host',
     hostIdSource: 'hostname',
     keyId,
     softwareVersion: '0.0.0-test',
     configSha256: '0'.repeat(64),
-    runId: 'run-1',
+    runId,
   };
 }
 
@@ -120,13 +123,20 @@ export async function writeLedger(
     signer,
     noteSigner,
     origin: TEST_ORIGIN,
-    agent: testAgent(signer.keyId),
+    agent: testAgent(signer.keyId, `run-${++runCount}`),
     devices: inventory.devices,
     clock,
     batchIntervalMs: options.batchIntervalMs ?? 1000,
     maxRecordsPerBatch: 1000,
     checkpointEveryBatches: options.checkpointEvery ?? 3,
-    startEvents: options.rotateFromSeedByte === undefined ? [] : [announce(signer.publicKey, clock)],
+    startEvents: [
+      {
+        kind: 'agent-start',
+        startedAt: rfc3339(clock.wallUnixNanos()),
+        chain: state.nextSequence === 0n ? 'genesis' : 'resumed',
+      },
+      ...(options.rotateFromSeedByte === undefined ? [] : [announce(signer.publicKey, clock)]),
+    ],
     ...(options.rotateFromSeedByte === undefined
       ? {}
       : { firstBatchCosigners: [testSigner(options.rotateFromSeedByte).signer] }),

@@ -105,7 +105,13 @@ describe('runVerify on an honest ledger', () => {
   it('prints the report as JSON, equal to the library report over the same files', async () => {
     const { code, stdout } = await verify({ paths: [honest], json: true });
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toEqual({ ...(await libraryReport(honest)), warnings: [] });
+    expect(JSON.parse(stdout)).toEqual({
+      ...(await libraryReport(honest)),
+      path: honest,
+      warnings: [],
+      uncoveredBatches: 0,
+      recordLines: 0,
+    });
   });
 
   it('accepts segment files and checkpoint notes given one by one', async () => {
@@ -121,6 +127,84 @@ describe('runVerify on an honest ledger', () => {
     const { code, stdout } = await verify({ paths: [dir] });
     expect(code).toBe(0);
     expect(stdout).toMatch(/^warning: .*partial line/m);
+  });
+});
+
+describe('runVerify reads everything it is given', () => {
+  it('reads the root checkpoint file: garbage there fails', async () => {
+    const dir = await copyOfHonest();
+    await writeFile(join(dir, 'checkpoint'), 'not a checkpoint\n');
+    const { code, stdout } = await verify({ paths: [dir], json: true });
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout).findings).toEqual([
+      expect.objectContaining({
+        code: 'VERIFY_MALFORMED',
+        check: 'checkpoint',
+        location: join(dir, 'checkpoint'),
+      }),
+    ]);
+  });
+
+  it('says how many batches no checkpoint covers', async () => {
+    const dir = await copyOfHonest();
+    await rm(join(dir, 'checkpoints'), { recursive: true });
+    await rm(join(dir, 'checkpoint'));
+    const { code, stdout } = await verify({ paths: [dir] });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^warning: no signed checkpoint covers any of the 8 batches/m);
+    expect(stdout).toMatch(/^checkpoints {2}0 verified, covering none$/m);
+  });
+
+  it('checks records/ against each batch: an edited record fails, an impossible one too', async () => {
+    const gpu = 'GPU-5140a7ed-0000-4000-8000-000000000001';
+    const dir = join(root, 'with-records');
+    await writeLedger(dir, {
+      ticks: 40,
+      batchIntervalMs: 1000,
+      records: (tick) =>
+        tick === 5
+          ? [
+              { requestId: 'small', energyMicroJoules: '100' },
+              // 5 kJ on a 700 W GPU in 1 ms: more than 700 W × 1.2 × (1 ms + 2 s of interval edges).
+              {
+                requestId: 'impossible',
+                durationNanos: '1000000',
+                devices: [{ deviceId: gpu, microJoules: '5000000000', idleShareMicroJoules: '0' }],
+              },
+            ]
+          : [],
+    });
+    const clean = await verify({ paths: [dir], json: true });
+    expect(JSON.parse(clean.stdout).recordLines).toBe(2);
+    expect(JSON.parse(clean.stdout).findings).toEqual([
+      expect.objectContaining({ code: 'VERIFY_IMPLAUSIBLE', check: 'record-ceiling', sequence: '0' }),
+    ]);
+    const recordsFile = join(dir, 'records', SEGMENT);
+    const text = await readFile(recordsFile, 'utf8');
+    await writeFile(recordsFile, text.replace('"energyMicroJoules":"100"', '"energyMicroJoules":"900"'));
+    const edited = await verify({ paths: [dir], json: true });
+    expect(edited.code).toBe(1);
+    expect(JSON.parse(edited.stdout).findings).toEqual([
+      expect.objectContaining({ code: 'VERIFY_MERKLE_ROOT_MISMATCH', check: 'records-root', sequence: '0' }),
+    ]);
+  });
+
+  it('verifies several ledger directories at once, with a summary per ledger', async () => {
+    const damaged = await copyOfHonest();
+    await rm(join(damaged, 'checkpoint'));
+    const segment = join(damaged, SEGMENT);
+    const lines = (await readFile(segment, 'utf8')).split('\n');
+    await writeFile(segment, [...lines.slice(0, 2), ...lines.slice(3)].join('\n'));
+    const both = await verify({ paths: [honest, damaged] });
+    expect(both.code).toBe(1);
+    expect(both.stdout).toContain(
+      `VERIFIED  ${honest}  origin ${TEST_ORIGIN}, 8 batches, 0 not checkpointed`,
+    );
+    expect(both.stdout).toMatch(new RegExp(`^FAILED \\(\\d+ findings?\\)  ${damaged}`, 'm'));
+    expect(both.stdout).toMatch(/^FAILED: 1 of 2 ledgers$/m);
+    const json = JSON.parse((await verify({ paths: [honest, honest], json: true })).stdout);
+    expect(json.ok).toBe(true);
+    expect(json.ledgers.map((l: { path: string }) => l.path)).toEqual([honest, honest]);
   });
 });
 
@@ -241,6 +325,7 @@ async function libraryReport(dir: string) {
     const path = join(dir, 'checkpoints', name);
     verifier.addCheckpoint(await readFile(path, 'utf8'), path);
   }
+  verifier.addCheckpoint(await readFile(join(dir, 'checkpoint'), 'utf8'), join(dir, 'checkpoint'));
   for await (const item of readLedgerLines(dir))
     if (item.kind === 'line') verifier.addLine(item.line, `${item.path}:${item.lineNumber}`);
   return verifier.finish();

@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base64FromBytes, hexFromBytes, utf8FromString } from '../../../src/attest/bytes.js';
 import { pemFromEd25519PublicKey } from '../../../src/attest/key-id.js';
-import { inclusionProof, leafHash } from '../../../src/attest/merkle.js';
+import { consistencyProof, inclusionProof, leafHash } from '../../../src/attest/merkle.js';
 import { RECEIPT_DESCRIPTION, runReceipt, runVerifyReceipt } from '../../../src/cli/receipt.js';
 import { LATEST_CHECKPOINT_FILE } from '../../../src/ledger/checkpoint-writer.js';
 import { buildReceipt, ReceiptError } from '../../../src/ledger/receipt-builder.js';
@@ -201,5 +201,119 @@ describe('receipt CLI', () => {
     const missing = await cli((io) => runReceipt({ requestId: 'nope', ledgerDir: ledger }, io));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('RECEIPT_NOT_FOUND');
+  });
+
+  it('verify-receipt --checkpoint checks the receipt against a kept checkpoint and its consistency proof', async () => {
+    const printed = await cli((io) => runReceipt({ requestId: 'req-38-1', ledgerDir: ledger }, io));
+    const file = join(root, 'kept.receipt.json');
+    await writeFile(file, printed.stdout);
+    const key = base64FromBytes(signer.publicKey);
+    const latest = join(ledger, LATEST_CHECKPOINT_FILE);
+    const same = await cli((io) => runVerifyReceipt({ file, keys: [key], checkpoint: latest }, io));
+    expect(same).toMatchObject({ code: 0 });
+    const older = join(root, 'kept-4.note');
+    await writeFile(older, (await checkpointNotes(ledger)).find((n) => n.split('\n')[1] === '4') as string);
+    const noProof = await cli((io) => runVerifyReceipt({ file, keys: [key], checkpoint: older }, io));
+    expect(noProof.code).toBe(1);
+    expect(noProof.stdout).toContain('/v1/proofs/consistency?from=4&to=');
+    const size = Number(JSON.parse(printed.stdout).checkpoint.split('\n')[1]);
+    const leaves = lines.slice(0, size).map((line) => leafHash(utf8FromString(line)));
+    const proofFile = join(root, 'consistency.json');
+    await writeFile(
+      proofFile,
+      JSON.stringify({ from: 4, to: size, proof: consistencyProof(leaves, 4).map(hexFromBytes) }),
+    );
+    const proven = await cli((io) =>
+      runVerifyReceipt({ file, keys: [key], checkpoint: older, consistencyProof: proofFile }, io),
+    );
+    expect(proven).toMatchObject({ code: 0 });
+    const usage = await cli((io) => runVerifyReceipt({ file, keys: [key], consistencyProof: proofFile }, io));
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('--consistency-proof needs --checkpoint');
+  });
+});
+
+describe('receipts bound to their ledger and checked for physics', () => {
+  /** The note of tree size `size` in a ledger directory. */
+  async function noteOf(dir: string, size: number): Promise<string> {
+    const notes = await checkpointNotes(dir);
+    const note = notes.find((n) => n.split('\n')[1] === String(size));
+    if (note === undefined) throw new Error(`no checkpoint of size ${size}`);
+    return note;
+  }
+
+  it('verifies against an older checkpoint the reader kept, with the consistency proof', async () => {
+    const receipt = JSON.parse(JSON.stringify(await buildReceipt(ledger, 'req-38-1')));
+    const latestSize = Number(String(receipt.checkpoint).split('\n')[1]);
+    const kept = await noteOf(ledger, 4);
+    const leaves = lines.slice(0, latestSize).map((line) => leafHash(utf8FromString(line)));
+    const proof = consistencyProof(leaves, 4).map(hexFromBytes);
+    const ok = verifyReceipt(receipt, KEYS, {
+      keptCheckpoint: { note: kept, consistencyProof: { from: 4, to: latestSize, proof } },
+    });
+    expect(ok.findings).toEqual([]);
+    // Without the proof the sizes cannot be joined; with another proof they do not join.
+    expect(verifyReceipt(receipt, KEYS, { keptCheckpoint: { note: kept } }).findings).toEqual([
+      expect.objectContaining({ code: 'VERIFY_CONSISTENCY_PROOF_INVALID', check: 'kept-consistency' }),
+    ]);
+    const wrong = consistencyProof([...leaves.slice(0, -1), leafHash(utf8FromString('x'))], 4).map(
+      hexFromBytes,
+    );
+    const forked = verifyReceipt(receipt, KEYS, {
+      keptCheckpoint: { note: kept, consistencyProof: { from: 4, to: latestSize, proof: wrong } },
+    });
+    expect(forked.findings.map((f) => f.check)).toEqual(['kept-consistency']);
+  });
+
+  it('fails against a checkpoint of another ledger: another origin', async () => {
+    const other = join(root, 'other-ledger');
+    const { signer: sameKey } = testSigner(1);
+    expect(sameKey.keyId).toBe(signer.keyId);
+    await writeLedger(other, { ticks: 20, checkpointEvery: 2, records });
+    // Re-sign the other ledger's latest checkpoint under another origin with the same key: what a
+    // second ledger of the same host, with its own identity, publishes.
+    const { signCheckpoint, parseCheckpoint } = await import('../../../src/attest/checkpoint.js');
+    const { parseNote } = await import('../../../src/attest/note.js');
+    const text = await readFile(join(other, LATEST_CHECKPOINT_FILE), 'utf8');
+    const parsed = parseCheckpoint(parseNote(utf8FromString(text)).text);
+    const foreign = signCheckpoint({ ...parsed, origin: 'wattledger/test-host/00000000000000ff' }, [
+      { name: 'wattledger/test-host/00000000000000ff', signer },
+    ]);
+    const receipt = JSON.parse(JSON.stringify(await buildReceipt(ledger, 'req-38-1')));
+    expect(verifyReceipt(receipt, KEYS, { keptCheckpoint: { note: foreign } }).findings).toEqual([
+      expect.objectContaining({ code: 'VERIFY_ORIGIN_MISMATCH', check: 'kept-checkpoint-origin' }),
+    ]);
+    expect(verifyReceipt({ ...receipt, checkpoint: foreign }, KEYS).findings).toEqual([
+      expect.objectContaining({ code: 'VERIFY_ORIGIN_MISMATCH', check: 'checkpoint-origin' }),
+    ]);
+  });
+
+  it("checks the batch's arithmetic and the record's physics", async () => {
+    const gpu = 'GPU-5140a7ed-0000-4000-8000-000000000001';
+    const dir = join(root, 'impossible-record');
+    await writeLedger(dir, {
+      ticks: 30,
+      checkpointEvery: 2,
+      records: (tick) =>
+        tick === 3
+          ? [
+              {
+                requestId: 'five-kJ',
+                durationNanos: '300000000',
+                devices: [{ deviceId: gpu, microJoules: '5000000000', idleShareMicroJoules: '0' }],
+              },
+            ]
+          : [],
+    });
+    const receipt = JSON.parse(JSON.stringify(await buildReceipt(dir, 'five-kJ')));
+    const report = verifyReceipt(receipt, KEYS);
+    expect(report.findings).toEqual([
+      expect.objectContaining({
+        code: 'VERIFY_IMPLAUSIBLE',
+        check: 'record-ceiling',
+        location: 'receipt.record',
+      }),
+    ]);
+    expect(report.findings[0]?.message).toContain('five-kJ');
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BATCH_PAYLOAD_TYPE } from '../../../src/attest/batch-format.js';
 import { canonicalBytes, canonicalString } from '../../../src/attest/canonical.js';
@@ -336,3 +337,217 @@ function flipBase64(text: string, index: number): string {
   const c = text[index] === 'A' ? 'B' : 'A';
   return text.slice(0, index) + c + text.slice(index + 1);
 }
+
+/**
+ * An insider holding the real key forges and re-signs the WHOLE ledger (subjects, digests, chain
+ * all fixed up) and nobody kept an earlier checkpoint: arithmetic, signatures and chain all hold,
+ * so only the physics and time checks can catch it. `edit` changes statement `i` in place.
+ */
+function forgeLedger(source: readonly string[], edit: (s: Statement, i: number) => void): string[] {
+  const { signer } = testSigner(1);
+  let previous: string | null = null;
+  return source.map((line, i) => {
+    const statement = payloadOf(line);
+    edit(statement, i);
+    statement.predicate.previousSha256 = previous;
+    statement.subject[0]!.digest.sha256 = devicesDigestHex(statement.predicate.devices as never);
+    const payload = canonicalBytes(statement);
+    previous = createHash('sha256').update(payload).digest('hex');
+    return canonicalString(signDsse(BATCH_PAYLOAD_TYPE, payload, [signer]));
+  });
+}
+
+type Device = Record<string, unknown> & { attribution: Record<string, string> };
+type Window = Record<string, string>;
+
+function windowOf(s: Statement): Window {
+  return s.predicate.window as Window;
+}
+
+/** Adds `delta` µJ to device `index`'s energy, keeping every sum of the batch consistent. */
+function addEnergy(s: Statement, index: number, delta: bigint, members: readonly string[]): void {
+  const d = s.predicate.devices[index] as Device;
+  for (const key of members) d[key] = (BigInt(d[key] as string) + delta).toString();
+  d.energyMicroJoules = (BigInt(d.energyMicroJoules as string) + delta).toString();
+  d.attribution.unattributedMicroJoules = (
+    BigInt(d.attribution.unattributedMicroJoules as string) + delta
+  ).toString();
+  const t = s.predicate.totals as Record<string, string>;
+  for (const key of ['energyMicroJoules', 'gpuEnergyMicroJoules'])
+    t[key] = (BigInt(t[key] as string) + delta).toString();
+}
+
+const shift = (value: string, by: bigint): string => (BigInt(value) + by).toString();
+
+/** The checks only the physics and time rules make; a forgery must be caught by these alone. */
+const PHYSICS_AND_TIME = new Set([
+  'window-order',
+  'window-overlap',
+  'downtime',
+  'covered-span',
+  'energy-ceiling',
+  'power-limit',
+  'discontinuity',
+  'wrap-range',
+  'agent-key-id',
+  'run-start',
+]);
+
+function checksOf(report: ReturnType<typeof verifyLines>): string[] {
+  const checks = [...new Set(report.findings.map((f) => f.check))].sort();
+  for (const check of checks)
+    expect(PHYSICS_AND_TIME, `only a new check may fire, got ${check}`).toContain(check);
+  return checks;
+}
+
+describe('forgeries re-signed with the genuine key, with no outside checkpoint', () => {
+  it('the untouched ledger, re-signed the same way, is clean', () => {
+    expect(forgeLedger(lines, () => {})).toEqual(lines);
+  });
+
+  it('catches a window that ends before it starts', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i !== 3) return;
+      const w = windowOf(s);
+      [w.startMonoNanos, w.endMonoNanos] = [w.endMonoNanos as string, w.startMonoNanos as string];
+    });
+    const report = verifyLines(forged);
+    expect(checksOf(report)).toContain('window-order');
+    expect(report.findings.find((f) => f.check === 'window-order')?.sequence).toBe('3');
+  });
+
+  it('catches windows that overlap or run backwards', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i < 4) return;
+      // From batch 4 on, every window is moved 500 ms back: batch 4 starts before batch 3 ended.
+      const w = windowOf(s);
+      for (const key of ['startMonoNanos', 'endMonoNanos', 'startUnixNanos', 'endUnixNanos'])
+        w[key] = shift(w[key] as string, -500_000_000n);
+    });
+    const report = verifyLines(forged);
+    expect(checksOf(report)).toEqual(['window-overlap']);
+    expect(report.findings.map((f) => f.sequence)).toEqual(['4', '4']);
+  });
+
+  it('catches 10 kJ in one batch once the batch raises its own coveredNanos', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i !== 5) return;
+      addEnergy(s, 0, 10_000_000_000n, ['counterEndMicroJoules', 'counterEnergyMicroJoules']);
+      (s.predicate.devices[0] as Device).coveredNanos = '20000000000'; // 20 s: 2 × 700 W × 21 s > 10 kJ
+      // Later batches start where the forged counter ended, so continuity holds.
+      return;
+    });
+    const carried = forgeLedger(forged, (s, i) => {
+      if (i <= 5) return;
+      const d = s.predicate.devices[0] as Device;
+      for (const key of ['counterStartMicroJoules', 'counterEndMicroJoules'])
+        d[key] = shift(d[key] as string, 10_000_000_000n);
+    });
+    const report = verifyLines(carried);
+    expect(checksOf(report)).toEqual(['covered-span', 'energy-ceiling']);
+    expect(report.findings.every((f) => f.sequence === '5')).toBe(true);
+  });
+
+  it('catches 10 kJ in one batch once the batch raises its own power limit', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i !== 5) return;
+      addEnergy(s, 0, 10_000_000_000n, ['counterEndMicroJoules', 'counterEnergyMicroJoules']);
+      (s.predicate.devices[0] as Device).powerLimitMilliWatts = 20_000_000; // 20 kW × 1.2 × 1 s > 10 kJ
+    });
+    const carried = forgeLedger(forged, (s, i) => {
+      if (i <= 5) return;
+      const d = s.predicate.devices[0] as Device;
+      for (const key of ['counterStartMicroJoules', 'counterEndMicroJoules'])
+        d[key] = shift(d[key] as string, 10_000_000_000n);
+    });
+    const report = verifyLines(carried);
+    // Batch 5 raised the limit within the run, and batch 6 lowered it back.
+    expect(checksOf(report)).toEqual(['power-limit']);
+    expect(report.findings.map((f) => f.sequence)).toEqual(['5', '6']);
+  });
+
+  it('catches a declared counter reset where the counter went up', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i !== 5) return;
+      const d = s.predicate.devices[0] as Device;
+      // Hide 1 J: a "reset" from the start value up to 1 J above it.
+      const from = d.counterStartMicroJoules as string;
+      d.discontinuities = [
+        { reason: 'counter-reset', fromMicroJoules: from, toMicroJoules: shift(from, 1_000_000n) },
+      ];
+      addEnergy(s, 0, -1_000_000n, ['counterEnergyMicroJoules']);
+    });
+    const report = verifyLines(forged);
+    expect(checksOf(report)).toEqual(['discontinuity']);
+    expect(report.findings[0]).toMatchObject({ code: 'VERIFY_COUNTER_DISCONTINUITY', sequence: '5' });
+  });
+
+  it('catches a counter jump blamed on agent downtime in the middle of a run', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i !== 5) return;
+      const d = s.predicate.devices[0] as Device;
+      const from = d.counterStartMicroJoules as string;
+      d.discontinuities = [
+        { reason: 'agent-downtime-reset', fromMicroJoules: from, toMicroJoules: shift(from, 1_000_000n) },
+      ];
+      addEnergy(s, 0, -1_000_000n, ['counterEnergyMicroJoules']);
+    });
+    expect(checksOf(verifyLines(forged))).toEqual(['discontinuity']);
+  });
+
+  it('catches a fake wrap range that adds energy', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i !== 5) return;
+      const d = s.predicate.devices[0] as Device;
+      d.wrapRangeMicroJoules = '100000000'; // one "wrap" of 100 J: within 700 W × 1.2 × 1 s
+      d.wrapCount = 1;
+      addEnergy(s, 0, 100_000_000n, ['counterEnergyMicroJoules']);
+    });
+    const report = verifyLines(forged);
+    expect(checksOf(report)).toEqual(['wrap-range']);
+    // Held to the device's first declaration (batch 0: none); batch 6 is back to it.
+    expect(report.findings.map((f) => f.sequence)).toEqual(['5']);
+  });
+
+  it('catches wraps declared for a counter without a wrap range', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i === 5) (s.predicate.devices[0] as Device).wrapCount = 3;
+    });
+    expect(checksOf(verifyLines(forged))).toEqual(['wrap-range']);
+  });
+
+  it('catches agent downtime declared inside one run to widen the span', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i !== 5) return;
+      windowOf(s).downtimeNanos = '60000000000';
+      addEnergy(s, 0, 10_000_000_000n, ['counterEndMicroJoules', 'counterEnergyMicroJoules']);
+      (s.predicate.devices[0] as Device).coveredNanos = '61000000000';
+    });
+    const carried = forgeLedger(forged, (s, i) => {
+      if (i <= 5) return;
+      const d = s.predicate.devices[0] as Device;
+      for (const key of ['counterStartMicroJoules', 'counterEndMicroJoules'])
+        d[key] = shift(d[key] as string, 10_000_000_000n);
+    });
+    const report = verifyLines(carried);
+    expect(checksOf(report)).toEqual(['downtime']);
+    expect(report.findings[0]).toMatchObject({ sequence: '5', expected: '0', found: '60000000000' });
+  });
+
+  it('catches agent.keyId naming a key other than the signing key', () => {
+    const forged = forgeLedger(lines, (s) => {
+      (s.predicate.agent as Record<string, string>).keyId = 'f'.repeat(64);
+    });
+    const report = verifyLines(forged);
+    expect(checksOf(report)).toEqual(['agent-key-id']);
+    expect(report.findings).toHaveLength(lines.length);
+  });
+
+  it('catches a new run id without an agent-start event', () => {
+    const forged = forgeLedger(lines, (s, i) => {
+      if (i >= 5) (s.predicate.agent as Record<string, string>).runId = 'another-run';
+    });
+    const report = verifyLines(forged);
+    expect(checksOf(report)).toEqual(['run-start']);
+  });
+});

@@ -196,7 +196,7 @@ interface Statement {
     sequence: string;
     previousSha256: string | null;
     agent: { keyId: string };
-    window: { endUnixNanos: string };
+    window: { endUnixNanos: string; startMonoNanos: string; endMonoNanos: string; downtimeNanos: string };
     devices: Device[];
     totals: Record<string, string>;
     requests: { count: number; merkleRootSha256: string };
@@ -253,10 +253,13 @@ function checkArithmetic(statement: Statement): void {
     const idleCeiling =
       (BigInt(a.idleBaseline?.maxPowerMilliWatts ?? 0) * BigInt(d.coveredNanos)) / 1_000_000n;
     expect(BigInt(a.idleMicroJoules) <= idleCeiling).toBe(true);
+    // The batch's span (§8 step 7): its own window plus downtime, never a device's coveredNanos.
+    const span = spanOf(p.window);
+    expect(BigInt(d.coveredNanos) <= span).toBe(true);
     if (d.powerLimitMilliWatts !== null) {
-      const limit = 2n * BigInt(d.powerLimitMilliWatts);
-      expect(energy <= (limit * (BigInt(d.coveredNanos) + 1_000_000_000n)) / 1_000_000n).toBe(true);
-      if (d.peakPowerMilliWatts !== null) expect(BigInt(d.peakPowerMilliWatts) <= limit).toBe(true);
+      const limit = BigInt(d.powerLimitMilliWatts);
+      expect(energy * 1_000_000n * 10n <= limit * span * 12n).toBe(true);
+      if (d.peakPowerMilliWatts !== null) expect(BigInt(d.peakPowerMilliWatts) <= 2n * limit).toBe(true);
     }
     const implied = BigInt(d.comparedCounterMicroJoules) - BigInt(d.residualMicroJoules);
     expect(implied >= 0n && implied <= BigInt(d.integratedEnergyMicroJoules)).toBe(true);
@@ -355,6 +358,11 @@ function exampleValue(name: string): string {
   }
 }
 
+/** span = (endMono − startMono) + downtime. */
+function spanOf(w: { startMonoNanos: string; endMonoNanos: string; downtimeNanos: string }): bigint {
+  return BigInt(w.endMonoNanos) - BigInt(w.startMonoNanos) + BigInt(w.downtimeNanos);
+}
+
 /** §9's walk through the checks of §8 steps 6 and 7 for a batch's first device, recomputed. */
 function arithmeticOf(statement: Statement): string {
   const d = statement.predicate.devices[0]!;
@@ -371,8 +379,10 @@ function arithmeticOf(statement: Statement): string {
   const attributed = sumOf(a) + big(a.deferredMicroJoules);
   const r = a.resolved;
   const outstanding = outstandingOf(d, undefined);
-  const limit = 2n * big(d.powerLimitMilliWatts!);
-  const ceiling = (limit * (big(d.coveredNanos) + 1_000_000_000n)) / 1_000_000n;
+  const limit = big(d.powerLimitMilliWatts!);
+  const w = statement.predicate.window;
+  const span = spanOf(w);
+  const ceiling = (limit * span * 12n) / 10_000_000n;
   const implied = big(d.comparedCounterMicroJoules) - big(d.residualMicroJoules);
   return [
     `counter energy      ${d.counterEndMicroJoules} − ${d.counterStartMicroJoules} + ${d.wrapCount} × ${wrapRange} + ${jumps} = ${counter}`,
@@ -381,8 +391,9 @@ function arithmeticOf(statement: Statement): string {
     `deferred balance    0 + ${a.deferredMicroJoules} − (${r.requestsMicroJoules} + ${r.idleMicroJoules} + ${r.unattributedMicroJoules}) = ${outstanding}`,
     `idle split          ${a.idleSharedMicroJoules} + ${a.idleUnsharedMicroJoules} = ${big(a.idleSharedMicroJoules) + big(a.idleUnsharedMicroJoules)} = idle ${a.idleMicroJoules}`,
     `idle ceiling        ${a.idleBaseline?.maxPowerMilliWatts ?? 0} × ${d.coveredNanos} / 1000000 = ${(big(a.idleBaseline?.maxPowerMilliWatts ?? 0) * big(d.coveredNanos)) / 1_000_000n} ≥ ${a.idleMicroJoules}`,
-    `energy ceiling      ${limit} × (${d.coveredNanos} + 1000000000) / 1000000 = ${ceiling} ≥ ${d.energyMicroJoules}`,
-    `power ceiling       ${d.peakPowerMilliWatts} ≤ ${limit}`,
+    `span                ${w.endMonoNanos} − ${w.startMonoNanos} + ${w.downtimeNanos} = ${span} ≥ covered ${d.coveredNanos}`,
+    `energy ceiling      ${limit} × ${span} × 12 / 10 / 1000000 = ${ceiling} ≥ ${d.energyMicroJoules}`,
+    `power ceiling       ${d.peakPowerMilliWatts} ≤ ${2n * limit}`,
     `implied integrated  ${d.comparedCounterMicroJoules} − (${d.residualMicroJoules}) = ${implied}, within [0, ${d.integratedEnergyMicroJoules}]`,
     `totals              ${statement.predicate.totals.energyMicroJoules} = Σ energy of the additive devices`,
   ].join('\n');

@@ -24,14 +24,28 @@ type MutableDevice = Omit<{ -readonly [K in keyof WireDevice]: WireDevice[K] }, 
   attribution: Record<string, unknown> & { resolved: Record<string, unknown> };
 };
 
-/** A statement whose devices all account `energy` µJ as unattributed, over `coveredNanos`. */
+/**
+ * A statement whose devices all account `energy` µJ as unattributed, over `coveredNanos`; with
+ * `spanNanos`, its window lasts that long (the template's otherwise).
+ */
 function statementWith(
   energies: readonly string[],
   edit: (d: MutableDevice, i: number) => void = () => {},
+  spanNanos?: bigint,
 ): BatchStatement {
   const s = structuredClone(template) as unknown as {
-    predicate: { devices: MutableDevice[]; totals: Record<string, string> };
+    predicate: {
+      devices: MutableDevice[];
+      totals: Record<string, string>;
+      window: Record<string, string>;
+    };
   };
+  if (spanNanos !== undefined) {
+    const w = s.predicate.window;
+    w.endMonoNanos = (BigInt(w.startMonoNanos as string) + spanNanos).toString();
+    w.endUnixNanos = (BigInt(w.startUnixNanos as string) + spanNanos).toString();
+    w.downtimeNanos = '0';
+  }
   const base = s.predicate.devices[0] as MutableDevice;
   s.predicate.devices = energies.map((energy, i) => {
     const d = structuredClone(base);
@@ -105,32 +119,41 @@ describe('checkBatch on Numbers and BigInt', () => {
     const maxPower = 999_999_999n;
     const idleCeiling = (maxPower * covered) / 1_000_000n;
     const withIdle = (idle: bigint) =>
-      statementWith([idle.toString()], (d) => {
-        d.coveredNanos = covered.toString();
-        Object.assign(d.attribution, {
-          unattributedMicroJoules: '0',
-          idleMicroJoules: idle.toString(),
-          idleUnsharedMicroJoules: idle.toString(),
-          idleBaseline: {
-            source: 'configured',
-            powerMilliWatts: 1,
-            minPowerMilliWatts: 1,
-            maxPowerMilliWatts: Number(maxPower),
-            sampleCount: 0,
-            idleNanos: '0',
-          },
-        });
-      });
+      statementWith(
+        [idle.toString()],
+        (d) => {
+          d.coveredNanos = covered.toString();
+          Object.assign(d.attribution, {
+            unattributedMicroJoules: '0',
+            idleMicroJoules: idle.toString(),
+            idleUnsharedMicroJoules: idle.toString(),
+            idleBaseline: {
+              source: 'configured',
+              powerMilliWatts: 1,
+              minPowerMilliWatts: 1,
+              maxPowerMilliWatts: Number(maxPower),
+              sampleCount: 0,
+              idleNanos: '0',
+            },
+          });
+        },
+        covered,
+      );
     expect(checksOf(withIdle(idleCeiling))).toEqual([]);
     expect(checksOf(withIdle(idleCeiling + 1n))).toEqual([`idle-ceiling:${idleCeiling + 1n}`]);
 
+    // The energy ceiling is the batch's span (never coveredNanos) × limit × 12/10.
     const limit = 600_000n;
-    const energyCeiling = (limit * 2n * (covered + 1_000_000_000n)) / 1_000_000n;
+    const energyCeiling = (limit * covered * 12n) / 10_000_000n;
     const withEnergy = (energy: bigint) =>
-      statementWith([energy.toString()], (d) => {
-        d.coveredNanos = covered.toString();
-        d.powerLimitMilliWatts = Number(limit);
-      });
+      statementWith(
+        [energy.toString()],
+        (d) => {
+          d.coveredNanos = covered.toString();
+          d.powerLimitMilliWatts = Number(limit);
+        },
+        covered,
+      );
     expect(checksOf(withEnergy(energyCeiling))).toEqual([]);
     expect(checksOf(withEnergy(energyCeiling + 1n))).toEqual([`energy-ceiling:${energyCeiling + 1n}`]);
   });
@@ -144,35 +167,45 @@ describe('checkBatch on Numbers and BigInt', () => {
     expect(ceiling.toString()).toHaveLength(15);
     expect(Number((ceiling + 1n) * 1_000_000n)).toBe(Number(maxPower * covered));
     const withIdle = (idle: bigint) =>
-      statementWith([idle.toString()], (d) => {
-        d.coveredNanos = covered.toString();
-        Object.assign(d.attribution, {
-          unattributedMicroJoules: '0',
-          idleMicroJoules: idle.toString(),
-          idleUnsharedMicroJoules: idle.toString(),
-          idleBaseline: {
-            source: 'configured',
-            powerMilliWatts: 1,
-            minPowerMilliWatts: 1,
-            maxPowerMilliWatts: Number(maxPower),
-            sampleCount: 0,
-            idleNanos: '0',
-          },
-        });
-      });
+      statementWith(
+        [idle.toString()],
+        (d) => {
+          d.coveredNanos = covered.toString();
+          Object.assign(d.attribution, {
+            unattributedMicroJoules: '0',
+            idleMicroJoules: idle.toString(),
+            idleUnsharedMicroJoules: idle.toString(),
+            idleBaseline: {
+              source: 'configured',
+              powerMilliWatts: 1,
+              minPowerMilliWatts: 1,
+              maxPowerMilliWatts: Number(maxPower),
+              sampleCount: 0,
+              idleNanos: '0',
+            },
+          });
+        },
+        covered,
+      );
     expect(checksOf(withIdle(ceiling))).toEqual([]);
     expect(checksOf(withIdle(ceiling + 1n))).toEqual([`idle-ceiling:${ceiling + 1n}`]);
 
-    // The same at the energy ceiling: 2 × limit × (covered + 1 s) ≡ 999998 (mod 10^6).
+    // The same at the energy ceiling: limit × span × 12 ≡ 9999988 (mod 10^7), so ceiling + 1
+    // is over by 12 parts in 10^21, below what the rounded doubles can see.
     const limit = 499_999_999n;
-    const coveredForEnergy = 899_000_000_001n;
-    const energyCeiling = (limit * 2n * (coveredForEnergy + 1_000_000_000n)) / 1_000_000n;
+    const span = 899_000_000_001n;
+    const energyCeiling = (limit * span * 12n) / 10_000_000n;
     expect(energyCeiling.toString()).toHaveLength(15);
+    expect(Number((energyCeiling + 1n) * 10_000_000n)).toBe(Number(limit * span * 12n));
     const withEnergy = (energy: bigint) =>
-      statementWith([energy.toString()], (d) => {
-        d.coveredNanos = coveredForEnergy.toString();
-        d.powerLimitMilliWatts = Number(limit);
-      });
+      statementWith(
+        [energy.toString()],
+        (d) => {
+          d.coveredNanos = span.toString();
+          d.powerLimitMilliWatts = Number(limit);
+        },
+        span,
+      );
     expect(checksOf(withEnergy(energyCeiling))).toEqual([]);
     expect(checksOf(withEnergy(energyCeiling + 1n))).toEqual([`energy-ceiling:${energyCeiling + 1n}`]);
   });

@@ -275,28 +275,66 @@ describe('parseCanonicalStatementFast', () => {
     expect(reference(over)).toBeNull();
   });
 
-  it('opens factor snapshots, and leaves index-like names, duplicates and escapes to the reference path', () => {
+  it('opens factor snapshots held to their schema, and leaves the rest to the reference path', () => {
     const base = JSON.parse(payloads[0]!) as { predicate: { factors: unknown } };
     const withFactors = (factors: unknown): string =>
       canonicalString({ ...base, predicate: { ...base.predicate, factors } });
     const snapshot = {
-      grid: { zone: 'DE', gCo2ePerKwh: 381, source: 'ember', nested: [1, 'two', null, true, { x: -3 }] },
-      pue: '1.2',
-      water: null,
+      factorsVersion: 1,
+      pueMilli: 1170,
+      location: {
+        zone: 'SE-SE3',
+        zoneName: 'South Central Sweden',
+        source: 'electricity-maps',
+        dataset: '@tgwf/co2@0.19.0 electricityMaps.yearly2024',
+        year: 2024,
+        gridIntensityMilligramsCo2ePerKilowattHour: 21000,
+        licence: 'ODbL-1.0',
+        attribution: 'Electricity Maps',
+        note: null,
+      },
+      market: {
+        operatorSupplied: true,
+        method: 'ghg-protocol-scope2-market-based',
+        gridIntensityMilligramsCo2ePerKilowattHour: 0,
+        instrument: 'GO',
+        note: 'guarantees of origin 2024',
+      },
+      water: {
+        wueMillilitersPerKilowattHour: 550,
+        ewifMillilitersPerKilowattHour: null,
+        sources: { wue: 'site meter 2024', ewif: null },
+      },
+      energySource: { kind: 'contracted', description: 'hydro PPA' },
     };
     expect(agrees(withFactors(snapshot))).toBe(true);
-    expect(agrees(withFactors({}))).toBe(true);
-    // The reference path accepts these; the fast path hands them over.
-    for (const factors of [{ '1': 'index' }, { note: 'a "quoted" word' }, { note: 'tab\there' }]) {
+    expect(agrees(withFactors({ ...snapshot, location: null, market: null }))).toBe(true);
+    // The reference path accepts this; the fast path hands it over (an escape in a string).
+    const quoted = withFactors({
+      ...snapshot,
+      energySource: { kind: 'grid-mix', description: 'a "quoted" word' },
+    });
+    expect(parseCanonicalStatementFast(quoted)).toBeNull();
+    expect(reference(quoted)).not.toBeNull();
+    // Refused by both: an unknown member, a member missing, a wrong type, any other object, an
+    // array or a number as factors, and a duplicate member.
+    const refused: unknown[] = [
+      { ...snapshot, extra: 1 },
+      Object.fromEntries(Object.entries(snapshot).filter(([key]) => key !== 'water')),
+      { ...snapshot, pueMilli: '1170' },
+      { grid: { zone: 'DE' }, pue: '1.2' },
+      {},
+      [1],
+      5,
+    ];
+    for (const factors of refused) {
       const text = withFactors(factors);
-      expect(parseCanonicalStatementFast(text)).toBeNull();
-      expect(reference(text)).not.toBeNull();
+      expect(parseCanonicalStatementFast(text), text.slice(-200)).toBeNull();
+      expect(reference(text)).toBeNull();
     }
-    // Refused by both: a duplicate member, an array or a number as factors.
-    const duplicate = withFactors({ a: 1, b: 2 }).replace('"b":2', '"a":2');
+    const duplicate = withFactors(snapshot).replace('"pueMilli":1170', '"factorsVersion":1');
     expect(parseCanonicalStatementFast(duplicate)).toBeNull();
     expect(reference(duplicate)).toBeNull();
-    for (const factors of [[1], 5]) expect(agrees(withFactors(factors))).toBe(false);
   });
 });
 

@@ -24,7 +24,9 @@ function report(findings: ReceiptReport['findings']): ReceiptReport {
 describe('the receipt checks in words', () => {
   it('passes every check of a verified receipt, in order', () => {
     const outcomes = receiptCheckOutcomes(report([]));
-    expect(outcomes.map((o) => o.id)).toEqual(RECEIPT_CHECKS.map((c) => c.id));
+    // The kept-checkpoint check is shown only when one was given.
+    expect(outcomes.map((o) => o.id)).toEqual(RECEIPT_CHECKS.map((c) => c.id).filter((id) => id !== 'kept'));
+    expect(receiptCheckOutcomes({ ...report([]), keptCheckpoint: true }).map((o) => o.id)).toContain('kept');
     expect(outcomes.every((o) => o.status === 'passed')).toBe(true);
     expect(renderReceiptChecks(report([]))[0]).toBe('  ✓ The receipt is well-formed (receipt format v1)');
   });
@@ -37,6 +39,7 @@ describe('the receipt checks in words', () => {
       'shape',
       'signature',
       'key-window',
+      'physics',
       'checkpoint',
       'log',
     ]);
@@ -55,7 +58,17 @@ describe('the receipt checks in words', () => {
       'not-checked',
       'not-checked',
       'not-checked',
+      'not-checked',
     ]);
+  });
+
+  it('names the physics of the batch and the record, and the kept checkpoint, as checks of their own', () => {
+    const physics = finding('VERIFY_IMPLAUSIBLE', at, 'record-ceiling', 'five kJ in 0.3 s');
+    expect(receiptCheckOutcomes(report([physics])).find((o) => o.id === 'physics')?.status).toBe('failed');
+    const kept = finding('VERIFY_CONSISTENCY_PROOF_INVALID', at, 'kept-consistency', 'another log');
+    const outcomes = receiptCheckOutcomes({ ...report([kept]), keptCheckpoint: true });
+    expect(outcomes.find((o) => o.id === 'kept')).toMatchObject({ status: 'failed', findings: [kept] });
+    expect(outcomes.some((o) => o.id === 'other')).toBe(false);
   });
 
   it('never drops a finding of a check it does not know', () => {
