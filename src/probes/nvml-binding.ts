@@ -24,7 +24,7 @@ import {
 
 /**
  * koffi declarations of the NVML subset wattledger uses, 1:1 with the C header (prototypes and
- * layouts in shared/research/hardware.md §1). This is the only module that imports koffi, and it
+ * layouts as declared in NVML's nvml.h). This is the only module that imports koffi, and it
  * does so lazily, so nothing else in the program needs the native addon.
  *
  * Every call runs through koffi's `.async` (libuv's thread pool), because NVML can block for seconds

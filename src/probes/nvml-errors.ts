@@ -13,7 +13,7 @@ export const NVML_ERROR_UNKNOWN = 999;
 
 /**
  * Every `nvmlReturn_t` of the NVML 13.3 header, by number, without the `NVML_ERROR_` prefix.
- * Source: shared/research/hardware.md §1.2.
+ * Source: the nvmlReturn_t enum in NVML's nvml.h (NVML 13.3).
  */
 export const NVML_RETURN_NAMES: Readonly<Record<number, string>> = Object.freeze({
   0: 'SUCCESS',

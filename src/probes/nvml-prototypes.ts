@@ -1,6 +1,6 @@
 /**
  * The C prototypes of the NVML subset wattledger uses, 1:1 with the header (prototypes and layouts
- * in shared/research/hardware.md §1), and the header's buffer sizes. Pure data: `nvml-binding.ts`
+ * in NVML's nvml.h), and the header's buffer sizes. Pure data: `nvml-binding.ts`
  * declares these with koffi.
  */
 

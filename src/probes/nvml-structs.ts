@@ -3,7 +3,7 @@ import type { Koffi } from './nvml-binding.js';
 import { NVML_SUCCESS } from './nvml-errors.js';
 
 /**
- * koffi declarations of NVML's structs and unions (layouts in shared/research/hardware.md §1) and
+ * koffi declarations of NVML's structs and unions (layouts as declared in NVML's nvml.h) and
  * the decoders of what koffi writes into them. koffi arrives as a parameter: `nvml-binding.ts`
  * stays the only module that imports it.
  */

@@ -8,7 +8,7 @@ import {
   nvmlErrorHint,
 } from '../../../src/probes/nvml-errors.js';
 
-// Copied by hand from the NVML 13.3 header table in shared/research/hardware.md §1.2, so that a typo
+// Copied by hand from the NVML 13.3 header's nvmlReturn_t table (nvml.h), so that a typo
 // in the source table fails here instead of silently renaming a stable code.
 const HEADER: readonly [number, string][] = [
   [0, 'SUCCESS'],
