@@ -92,7 +92,14 @@ export async function readPublishedCheckpoint(ledgerDir: string): Promise<Publis
   return newest;
 }
 
-async function readCheckpointFile(path: string): Promise<PublishedCheckpoint | null> {
+/**
+ * One checkpoint note file, parsed but not verified: its checkpoint and its bytes; null when the
+ * file does not exist. Throws `LEDGER_IO` when it cannot be read, and the parser's `AttestError`
+ * when it is not a checkpoint note (each caller names that failure in its own terms).
+ */
+export async function readCheckpointNote(
+  path: string,
+): Promise<{ checkpoint: Checkpoint; bytes: Buffer } | null> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -100,8 +107,13 @@ async function readCheckpointFile(path: string): Promise<PublishedCheckpoint | n
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw ledgerIoError('read checkpoint', path, error);
   }
+  return { checkpoint: parseCheckpoint(parseNote(bytes).text), bytes };
+}
+
+async function readCheckpointFile(path: string): Promise<PublishedCheckpoint | null> {
   try {
-    return { ...parseCheckpoint(parseNote(bytes).text), path };
+    const note = await readCheckpointNote(path);
+    return note === null ? null : { ...note.checkpoint, path };
   } catch (error) {
     if (!(error instanceof AttestError)) throw error;
     throw new LedgerError('LEDGER_CORRUPT', `${path} is not a checkpoint note: ${error.message}`, {

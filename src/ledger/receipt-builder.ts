@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   bytesFromBase64,
@@ -8,14 +7,13 @@ import {
   utf8FromString,
 } from '../attest/bytes.js';
 import { canonicalBytes } from '../attest/canonical.js';
-import { type Checkpoint, parseCheckpoint } from '../attest/checkpoint.js';
+import type { Checkpoint } from '../attest/checkpoint.js';
 import { inclusionProof, leafHash, rootFromLeafHashes } from '../attest/merkle.js';
 import { MerkleTreeBuilder } from '../attest/merkle-builder.js';
-import { parseNote } from '../attest/note.js';
 import { BaseError } from '../errors.js';
 import { RECEIPT_VERSION, type Receipt, type ReceiptRecord } from '../verify/receipt.js';
-import { LATEST_CHECKPOINT_FILE } from './checkpoint-writer.js';
-import { LedgerError, ledgerIoError } from './errors.js';
+import { LATEST_CHECKPOINT_FILE, readCheckpointNote } from './checkpoint-writer.js';
+import { LedgerError } from './errors.js';
 import { type ReadProgress, readLedgerLines } from './reader.js';
 
 /** Stable codes of {@link buildReceipt}. */
@@ -111,16 +109,11 @@ function notYetCheckpointed(batchIndex: number, checkpoint: { treeSize: number }
 
 async function readLatestCheckpoint(ledgerDir: string): Promise<(Checkpoint & { text: string }) | null> {
   const path = join(ledgerDir, LATEST_CHECKPOINT_FILE);
-  let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw ledgerIoError('read checkpoint', path, error);
-  }
-  try {
-    return { ...parseCheckpoint(parseNote(bytes).text), text: stringFromUtf8(bytes) };
+    const note = await readCheckpointNote(path);
+    return note === null ? null : { ...note.checkpoint, text: stringFromUtf8(note.bytes) };
   } catch (cause) {
+    if (cause instanceof LedgerError) throw cause;
     throw new ReceiptError('RECEIPT_LEDGER_INCONSISTENT', `${path} is not a C2SP checkpoint`, {
       cause,
       hint: RESTORE,
